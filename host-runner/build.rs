@@ -1,0 +1,75 @@
+//! Embeds the policy module in the binary, so `host-runner` is self-contained.
+//!
+//! With `FOUNDRY_POLICY_WASM=<file>` that file is embedded as it is. Otherwise the module is built here: a nested
+//! `cargo build` of `policy-wasm` for wasm32 (profile `wasm`, its own target dir so it never waits on the outer
+//! build's lock), then the OPA ABI post-link step. Cargo reruns this only when the policy sources change.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+#[path = "../policy-wasm/postlink.rs"]
+mod postlink;
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<(), String> {
+    let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").map_err(|e| e.to_string())?);
+    let root = manifest.parent().ok_or("no workspace root")?.to_path_buf();
+    let out = PathBuf::from(std::env::var("OUT_DIR").map_err(|e| e.to_string())?).join("policy.wasm");
+    println!("cargo:rerun-if-env-changed=FOUNDRY_POLICY_WASM");
+
+    if let Some(given) = std::env::var_os("FOUNDRY_POLICY_WASM") {
+        let given = PathBuf::from(given);
+        println!("cargo:rerun-if-changed={}", given.display());
+        std::fs::copy(&given, &out).map_err(|e| format!("cannot copy FOUNDRY_POLICY_WASM {}: {e}", given.display()))?;
+        return Ok(());
+    }
+
+    for path in [
+        "policy-core/src",
+        "policy-core/Cargo.toml",
+        "policy-wasm/src",
+        "policy-wasm/Cargo.toml",
+        "policy-wasm/build.rs",
+        "policy-wasm/postlink.rs",
+        "Cargo.lock",
+        "Cargo.toml",
+    ] {
+        println!("cargo:rerun-if-changed={}", root.join(path).display());
+    }
+    let target_root = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
+    let target_dir = target_root.join("wasm");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(&root)
+        .args(["build", "--package", "policy-wasm", "--profile", "wasm", "--target", "wasm32-unknown-unknown"])
+        .arg(format!("--target-dir={}", target_dir.display()));
+    // The outer build's flags and wrappers (clippy, coverage) are for the host, not for the policy module.
+    for var in [
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "CARGO_BUILD_RUSTFLAGS",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET",
+        "CARGO_PRIMARY_PACKAGE",
+    ] {
+        cmd.env_remove(var);
+    }
+    let status = cmd.status().map_err(|e| format!("cannot run cargo for the policy module: {e}"))?;
+    if !status.success() {
+        return Err("building the policy module failed; is the target installed? run \
+                    `rustup target add wasm32-unknown-unknown` (or `cargo xtask build-wasm`)"
+            .into());
+    }
+    let built = target_dir.join("wasm32-unknown-unknown").join("wasm").join("policy_wasm.wasm");
+    let raw = std::fs::read(&built).map_err(|e| format!("cannot read {}: {e}", built.display()))?;
+    let linked = postlink::add_abi_globals(&raw, 1, 3)?;
+    std::fs::write(&out, linked).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    Ok(())
+}

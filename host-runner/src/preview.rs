@@ -1,0 +1,142 @@
+//! `host-runner preview`: decide every license in a set of files, with no cluster.
+//!
+//! Reads the objects, adds the observations (or the clock and unknown player counts), asks the policy module for
+//! the platform preview, and prints it or writes each license's Kratix output exactly as the pipeline would.
+
+use crate::engine::{EngineError, PolicyEngine};
+use crate::error::{Located, RunError};
+use crate::load::{self, Loaded};
+use crate::output::{self, PlannedFile};
+use crate::render::{self, OutputFormat};
+use policy_core::api::Answer;
+use policy_core::decision::STATUS_FILE;
+use policy_core::preview::PreviewDecision;
+use policy_core::time::Timestamp;
+use serde_json::{Value, json};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// What to preview and how to show it.
+#[derive(Debug, Clone)]
+pub struct PreviewOptions {
+    /// Files or directories of Kubernetes objects.
+    pub paths: Vec<PathBuf>,
+    /// The observations file (`now`, `players`).
+    pub observations: Option<PathBuf>,
+    /// Output format.
+    pub output: OutputFormat,
+    /// Where to write each license's Kratix output.
+    pub out_dir: Option<PathBuf>,
+}
+
+/// Runs the preview; prints the result to `stdout` and notes to `stderr`.
+pub fn run(
+    engine: &PolicyEngine,
+    options: &PreviewOptions,
+    clock: Timestamp,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> Result<PreviewDecision, RunError> {
+    let objects = load::load_paths(&options.paths)?;
+    let observations = read_observations(options.observations.as_deref(), clock)?;
+    let decision = decide(engine, &objects, observations, options.observations.as_deref())?;
+    for note in &decision.notes {
+        let source = source_of(&objects, &note.object.kind, &note.object.namespace, &note.object.name);
+        let at = source.map(|s| format!(" (in `{}`)", s.display())).unwrap_or_default();
+        let _ = writeln!(stderr, "note[{}]: {}{at}", note.code, note.message);
+    }
+    if let Some(dir) = &options.out_dir {
+        write_out_dir(dir, &decision)?;
+    }
+    stdout
+        .write_all(render::render(&decision, options.output).as_bytes())
+        .map_err(|e| RunError::Output { path: "<stdout>".into(), reason: e.to_string() })?;
+    Ok(decision)
+}
+
+/// Asks the policy for the platform preview of `objects`.
+pub fn decide(
+    engine: &PolicyEngine,
+    objects: &[Loaded],
+    observations: Value,
+    observations_file: Option<&Path>,
+) -> Result<PreviewDecision, RunError> {
+    let call = json!({
+        "objects": objects.iter().map(|o| &o.value).collect::<Vec<_>>(),
+        "observations": observations,
+    });
+    let input = serde_json::to_vec(&call).map_err(|e| RunError::Internal(e.to_string()))?;
+    let answer = engine.evaluate(policy_core::Operation::PlatformPreview.name(), &input)?;
+    let answer: Answer<PreviewDecision> = serde_json::from_slice(&answer)
+        .map_err(|e| RunError::Policy(EngineError::MalformedAnswer(format!("not a preview answer: {e}"))))?;
+    answer.into_result().map_err(|diagnostics| {
+        RunError::Invalid(
+            diagnostics
+                .into_iter()
+                .map(|d| {
+                    let source = match &d.object {
+                        Some(o) => source_of(objects, &o.kind, &o.namespace, &o.name).map(Path::to_path_buf),
+                        None if d.path.starts_with("observations") => observations_file.map(Path::to_path_buf),
+                        None => None,
+                    };
+                    Located { diagnostic: d, source }
+                })
+                .collect(),
+        )
+    })
+}
+
+/// The observations document: the file's content, with `now` set to the clock when the file has none.
+pub fn read_observations(path: Option<&Path>, clock: Timestamp) -> Result<Value, RunError> {
+    let mut doc = match path {
+        None => json!({}),
+        Some(path) => {
+            let bytes = std::fs::read(path)
+                .map_err(|e| load::LoadError::Io { path: path.to_path_buf(), reason: e.to_string() })?;
+            let mut docs = load::parse_documents(path, &bytes)?;
+            match (docs.len(), docs.pop()) {
+                (1, Some(v @ Value::Object(_))) => v,
+                _ => {
+                    return Err(load::LoadError::NotAnObject { path: path.to_path_buf(), index: 1 }.into());
+                }
+            }
+        }
+    };
+    if let Some(map) = doc.as_object_mut()
+        && !map.contains_key("now")
+    {
+        map.insert("now".into(), Value::String(clock.to_string()));
+    }
+    Ok(doc)
+}
+
+fn source_of<'a>(objects: &'a [Loaded], kind: &str, namespace: &str, name: &str) -> Option<&'a Path> {
+    objects
+        .iter()
+        .find(|o| {
+            o.kind() == kind && {
+                let meta = o.value.get("metadata");
+                let field = |k: &str| meta.and_then(|m| m.get(k)).and_then(Value::as_str).unwrap_or_default();
+                field("namespace") == namespace && field("name") == name
+            }
+        })
+        .map(|o| o.source.as_path())
+}
+
+/// Writes `<dir>/<namespace>/<license>/output/*` and `.../metadata/status.yaml` for every license.
+pub fn write_out_dir(dir: &Path, decision: &PreviewDecision) -> Result<(), RunError> {
+    for d in &decision.licenses {
+        let base = dir.join(&d.license.namespace).join(&d.license.name);
+        let files: Vec<PlannedFile> = d
+            .files
+            .iter()
+            .map(|f| PlannedFile { path: f.path.clone(), content: f.content.clone().into_bytes() })
+            .collect();
+        output::replace_dir_contents(&base.join("output"), &files)?;
+        output::replace_dir_contents(
+            &base.join("metadata"),
+            &[PlannedFile { path: STATUS_FILE.into(), content: d.status_yaml.clone().into_bytes() }],
+        )?;
+    }
+    Ok(())
+}

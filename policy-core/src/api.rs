@@ -1,0 +1,168 @@
+//! The one call/answer layer every front end uses.
+//!
+//! Each operation is a typed function plus a JSON form: [`call`] takes the operation name and the call as JSON
+//! bytes and returns the answer as JSON text. The CLI, the wasm exports (OPA ABI and wasm-bindgen), the browser
+//! page and the tests all go through here; no front end knows the rules.
+//!
+//! Answers are tagged: `{"outcome":"success","decision":{...}}` or
+//! `{"outcome":"failure","errors":[{"code","message","object","path","help"}]}`.
+
+use crate::decision::{self, RouteDecision};
+use crate::error::{Diagnostic, InputError};
+use crate::preview::{self, PreviewCall, PreviewDecision};
+use crate::routing::RouteCall;
+use serde::{Deserialize, Serialize};
+
+/// Largest call accepted, in bytes. Hosts enforce their own (lower) limits first; this one holds in every host.
+pub const MAX_CALL_BYTES: usize = 64 * 1024 * 1024;
+
+/// The operations of the policy. Their names double as OPA entrypoint names; ids are their position in
+/// [`Operation::ALL`] and never change once published.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    /// Route a license's instances: [`RouteCall`] → [`RouteDecision`].
+    LicenseRoute,
+    /// Route every license in a set of objects: [`PreviewCall`] → [`PreviewDecision`].
+    PlatformPreview,
+}
+
+impl Operation {
+    /// Every operation, in entrypoint-id order.
+    pub const ALL: [Operation; 2] = [Operation::LicenseRoute, Operation::PlatformPreview];
+
+    /// The operation's name (`foundry/license/route`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::LicenseRoute => "foundry/license/route",
+            Self::PlatformPreview => "foundry/platform/preview",
+        }
+    }
+
+    /// Looks an operation up by name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|op| op.name() == name)
+    }
+
+    /// Looks an operation up by its entrypoint id.
+    pub fn from_id(id: usize) -> Option<Self> {
+        Self::ALL.get(id).copied()
+    }
+}
+
+/// A tagged answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "lowercase")]
+pub enum Answer<T> {
+    /// The operation decided.
+    Success {
+        /// The decision.
+        decision: T,
+    },
+    /// The input was refused.
+    Failure {
+        /// Every problem found.
+        errors: Vec<Diagnostic>,
+    },
+}
+
+impl<T> Answer<T> {
+    /// Builds a failure answer from errors.
+    pub fn failure(errors: &[InputError]) -> Self {
+        Self::Failure { errors: errors.iter().map(InputError::to_diagnostic).collect() }
+    }
+
+    /// Converts into a `Result`.
+    pub fn into_result(self) -> Result<T, Vec<Diagnostic>> {
+        match self {
+            Self::Success { decision } => Ok(decision),
+            Self::Failure { errors } => Err(errors),
+        }
+    }
+}
+
+/// Routes one license (typed form).
+pub fn license_route(call: &RouteCall) -> Answer<RouteDecision> {
+    match decision::route(call) {
+        Ok(decision) => Answer::Success { decision },
+        Err(errors) => Answer::failure(&errors),
+    }
+}
+
+/// Routes every license in a set of objects (typed form).
+pub fn platform_preview(call: &PreviewCall) -> Answer<PreviewDecision> {
+    match preview::preview(call) {
+        Ok(decision) => Answer::Success { decision },
+        Err(errors) => Answer::failure(&errors),
+    }
+}
+
+/// Runs operation `op` on a JSON call and returns the JSON answer. Never panics; every refusal is an answer.
+pub fn call(op: &str, input: &[u8]) -> String {
+    match Operation::from_name(op) {
+        Some(op) => call_op(op, input),
+        None => {
+            let mut out = Vec::new();
+            write_json(&Answer::<()>::failure(&[InputError::UnknownOperation(crate::time::shorten(op))]), &mut out);
+            String::from_utf8(out).unwrap_or_default()
+        }
+    }
+}
+
+/// Runs a known operation on a JSON call.
+pub fn call_op(op: Operation, input: &[u8]) -> String {
+    let mut out = Vec::new();
+    call_op_into(op, input, &mut out);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Runs a known operation and appends the JSON answer to `out` (hosts that frame the answer avoid a copy).
+pub fn call_op_into(op: Operation, input: &[u8], out: &mut Vec<u8>) {
+    match op {
+        Operation::LicenseRoute => match parse::<RouteCall>(input) {
+            Ok(call) => write_json(&license_route(&call), out),
+            Err(e) => write_json(&Answer::<()>::failure(&[e]), out),
+        },
+        Operation::PlatformPreview => match parse::<PreviewCall>(input) {
+            Ok(call) => write_json(&platform_preview(&call), out),
+            Err(e) => write_json(&Answer::<()>::failure(&[e]), out),
+        },
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(input: &[u8]) -> Result<T, InputError> {
+    if input.iter().all(u8::is_ascii_whitespace) {
+        return Err(InputError::MissingInput);
+    }
+    if input.len() > MAX_CALL_BYTES {
+        return Err(InputError::InvalidJson {
+            path: String::new(),
+            detail: format!("the call is {} bytes; at most {MAX_CALL_BYTES} are accepted", input.len()),
+        });
+    }
+    let mut de = serde_json::Deserializer::from_slice(input);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| InputError::InvalidJson {
+        path: match e.path().to_string() {
+            p if p == "." => String::new(),
+            p => p,
+        },
+        detail: e.inner().to_string(),
+    })?;
+    de.end().map_err(|e| InputError::InvalidJson { path: String::new(), detail: e.to_string() })?;
+    Ok(value)
+}
+
+/// Serialises an answer. Answers hold only JSON-representable data, so this cannot fail in practice; if it ever
+/// did, the caller still gets a well-formed failure answer.
+fn write_json<T: Serialize>(answer: &Answer<T>, out: &mut Vec<u8>) {
+    let start = out.len();
+    if let Err(e) = serde_json::to_writer(&mut *out, answer) {
+        out.truncate(start);
+        let message = serde_json::Value::String(format!("the answer could not be serialised: {e}"));
+        out.extend_from_slice(
+            format!(
+                r#"{{"outcome":"failure","errors":[{{"code":"Internal","message":{message},"path":"","help":"report this as a bug"}}]}}"#
+            )
+            .as_bytes(),
+        );
+    }
+}

@@ -1,0 +1,297 @@
+//! Input errors with stable machine codes.
+//!
+//! Every way an input can be refused is one variant of [`InputError`]. Callers and tests match on
+//! [`InputError::code`], never on the text. The text follows one style: a lowercase one-line `message` that quotes
+//! user input in backticks, the object and field `path` it concerns, and a `help` line that says how to fix it.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Identifies the Kubernetes object a problem or decision concerns.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct ObjectRef {
+    /// `FoundryLicense`, `FoundryInstance`, or another kind.
+    pub kind: String,
+    /// The object's namespace.
+    pub namespace: String,
+    /// The object's name (empty when the object has none).
+    pub name: String,
+}
+
+impl ObjectRef {
+    /// Builds a reference.
+    pub fn new(kind: &str, namespace: &str, name: &str) -> Self {
+        Self { kind: kind.to_owned(), namespace: namespace.to_owned(), name: name.to_owned() }
+    }
+}
+
+impl fmt::Display for ObjectRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}/{}", self.kind, self.namespace, self.name)
+    }
+}
+
+/// Why an input was refused. Each variant has a stable code (see [`InputError::code`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InputError {
+    /// The call itself is not valid JSON of the expected shape.
+    #[error("the input is not valid: {detail}")]
+    InvalidJson {
+        /// Field path inside the call, when known.
+        path: String,
+        /// What the parser said.
+        detail: String,
+    },
+    /// The call names an operation the policy does not have.
+    #[error("unknown operation `{0}`")]
+    UnknownOperation(String),
+    /// The call has no input at all.
+    #[error("no input was given")]
+    MissingInput,
+    /// A required field is absent.
+    #[error("{object}: {detail}")]
+    MissingField {
+        /// The object.
+        object: ObjectRef,
+        /// Field path.
+        path: String,
+        /// What is missing.
+        detail: String,
+    },
+    /// A field that the API does not have.
+    #[error("{object}: {detail}")]
+    UnknownField {
+        /// The object.
+        object: ObjectRef,
+        /// Field path.
+        path: String,
+        /// The unknown field and the expected ones.
+        detail: String,
+    },
+    /// A field has the wrong type or value.
+    #[error("{object}: {detail}")]
+    InvalidField {
+        /// The object.
+        object: ObjectRef,
+        /// Field path.
+        path: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// An instance name cannot produce valid Kubernetes names and hostnames.
+    #[error("{object}: the instance name `{name}` is not usable: {detail}")]
+    InvalidInstanceName {
+        /// The instance.
+        object: ObjectRef,
+        /// The name as given (shortened).
+        name: String,
+        /// Which limit it breaks.
+        detail: String,
+    },
+    /// The license has no base domain, so hostnames cannot be built.
+    #[error("{object}: no base domain is set, so instance hostnames cannot be built")]
+    MissingBaseDomain {
+        /// The license.
+        object: ObjectRef,
+    },
+    /// A domain or hostname is not valid.
+    #[error("{object}: {detail}")]
+    InvalidDomain {
+        /// The object.
+        object: ObjectRef,
+        /// Field path.
+        path: String,
+        /// The value and the rule it breaks.
+        detail: String,
+    },
+    /// DNS targets mix kinds or name more than one hostname.
+    #[error("{object}: {detail}")]
+    InvalidDnsTargets {
+        /// The license.
+        object: ObjectRef,
+        /// Field path.
+        path: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// Two objects of the same kind share a namespace and name.
+    #[error("{object} is given more than once")]
+    DuplicateObject {
+        /// The duplicated object.
+        object: ObjectRef,
+    },
+    /// More instances than the policy evaluates in one decision.
+    #[error("{count} instances were given; at most {limit} are evaluated in one decision")]
+    TooManyInstances {
+        /// How many were given.
+        count: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// More objects than one preview evaluates.
+    #[error("{count} objects were given; at most {limit} are evaluated in one preview")]
+    TooManyObjects {
+        /// How many were given.
+        count: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A preview found no license to decide for.
+    #[error("the input has no FoundryLicense, so there is nothing to route")]
+    NoLicense,
+    /// An entry of the observations is not valid.
+    #[error("observations: {detail}")]
+    InvalidObservation {
+        /// Field path inside the observations.
+        path: String,
+        /// What is wrong.
+        detail: String,
+    },
+}
+
+impl InputError {
+    /// The stable machine code of this error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidJson { .. } => "InvalidJson",
+            Self::UnknownOperation(_) => "UnknownOperation",
+            Self::MissingInput => "MissingInput",
+            Self::MissingField { .. } => "MissingField",
+            Self::UnknownField { .. } => "UnknownField",
+            Self::InvalidField { .. } => "InvalidField",
+            Self::InvalidInstanceName { .. } => "InvalidInstanceName",
+            Self::MissingBaseDomain { .. } => "MissingBaseDomain",
+            Self::InvalidDomain { .. } => "InvalidDomain",
+            Self::InvalidDnsTargets { .. } => "InvalidDnsTargets",
+            Self::DuplicateObject { .. } => "DuplicateObject",
+            Self::TooManyInstances { .. } => "TooManyInstances",
+            Self::TooManyObjects { .. } => "TooManyObjects",
+            Self::NoLicense => "NoLicense",
+            Self::InvalidObservation { .. } => "InvalidObservation",
+        }
+    }
+
+    /// The object the error concerns, if any.
+    pub fn object(&self) -> Option<&ObjectRef> {
+        match self {
+            Self::MissingField { object, .. }
+            | Self::UnknownField { object, .. }
+            | Self::InvalidField { object, .. }
+            | Self::InvalidInstanceName { object, .. }
+            | Self::MissingBaseDomain { object }
+            | Self::InvalidDomain { object, .. }
+            | Self::InvalidDnsTargets { object, .. }
+            | Self::DuplicateObject { object } => Some(object),
+            Self::InvalidJson { .. }
+            | Self::UnknownOperation(_)
+            | Self::MissingInput
+            | Self::TooManyInstances { .. }
+            | Self::TooManyObjects { .. }
+            | Self::NoLicense
+            | Self::InvalidObservation { .. } => None,
+        }
+    }
+
+    /// The field path the error concerns (inside the object, or inside the call).
+    pub fn path(&self) -> String {
+        match self {
+            Self::InvalidJson { path, .. }
+            | Self::MissingField { path, .. }
+            | Self::UnknownField { path, .. }
+            | Self::InvalidField { path, .. }
+            | Self::InvalidDomain { path, .. }
+            | Self::InvalidDnsTargets { path, .. } => path.clone(),
+            Self::InvalidObservation { path, .. } => format!("observations.{path}"),
+            Self::InvalidInstanceName { .. } | Self::DuplicateObject { .. } => "metadata.name".into(),
+            Self::MissingBaseDomain { .. } => "spec.gateway.baseDomain".into(),
+            Self::TooManyInstances { .. } => "instances".into(),
+            Self::TooManyObjects { .. } => "objects".into(),
+            Self::NoLicense => "objects".into(),
+            Self::UnknownOperation(_) | Self::MissingInput => String::new(),
+        }
+    }
+
+    /// One line on how to fix it.
+    pub fn help(&self) -> String {
+        match self {
+            Self::InvalidJson { .. } => "send one JSON object of the documented call shape".into(),
+            Self::UnknownOperation(_) => {
+                format!("use one of: {}", crate::api::Operation::ALL.map(|o| o.name()).join(", "))
+            }
+            Self::MissingInput => "pass the call as the input document".into(),
+            Self::MissingField { .. } => "add the field; `kubectl explain` or the Promise schema lists it".into(),
+            Self::UnknownField { .. } => "remove the field or fix its spelling".into(),
+            Self::InvalidField { .. } => "correct the value to the type and values the schema allows".into(),
+            Self::InvalidInstanceName { .. } => format!(
+                "rename the instance: lowercase letters, digits and `-`, at most {} characters",
+                crate::names::MAX_INSTANCE_NAME
+            ),
+            Self::MissingBaseDomain { .. } => {
+                "set `spec.gateway.baseDomain` on the license, e.g. `dungeons.example.com`".into()
+            }
+            Self::InvalidDomain { .. } => "use a lowercase DNS name such as `dungeons.example.com`".into(),
+            Self::InvalidDnsTargets { .. } => {
+                "list IP addresses (A/AAAA records) or exactly one hostname (a CNAME), not both".into()
+            }
+            Self::DuplicateObject { .. } => "keep one copy of the object".into(),
+            Self::TooManyInstances { limit, .. } => {
+                format!("split the instances over several licenses; one license routes at most {limit}")
+            }
+            Self::TooManyObjects { limit, .. } => format!("preview at most {limit} objects at a time"),
+            Self::NoLicense => "include the FoundryLicense objects (kind `FoundryLicense`) in the input".into(),
+            Self::InvalidObservation { .. } => {
+                "each player entry needs `instance` and either `connected: <count>` or `error: <text>`".into()
+            }
+        }
+    }
+
+    /// The structured form written into answers.
+    pub fn to_diagnostic(&self) -> Diagnostic {
+        Diagnostic {
+            code: self.code().to_owned(),
+            message: self.to_string(),
+            object: self.object().cloned(),
+            path: self.path(),
+            help: self.help(),
+        }
+    }
+}
+
+/// The structured, serialisable form of an error.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct Diagnostic {
+    /// Stable machine code.
+    pub code: String,
+    /// One lowercase line; user input in backticks.
+    pub message: String,
+    /// The object concerned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object: Option<ObjectRef>,
+    /// Field path, e.g. `spec.switchMode`.
+    pub path: String,
+    /// How to fix it.
+    pub help: String,
+}
+
+/// Deserialises one object from JSON, turning serde's error into an [`InputError`] that names the object and
+/// the field path.
+pub(crate) fn from_value<T: serde::de::DeserializeOwned>(
+    value: &serde_json::Value,
+    object: &ObjectRef,
+) -> Result<T, InputError> {
+    serde_path_to_error::deserialize(value).map_err(|err| {
+        let path = err.path().to_string();
+        let detail = err.inner().to_string();
+        let object = object.clone();
+        let path = if path == "." { String::new() } else { path };
+        if detail.starts_with("missing field") {
+            InputError::MissingField { object, path, detail }
+        } else if detail.starts_with("unknown field") {
+            InputError::UnknownField { object, path, detail }
+        } else {
+            InputError::InvalidField { object, path, detail }
+        }
+    })
+}

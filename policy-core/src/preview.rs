@@ -1,0 +1,120 @@
+//! The preview of a whole platform: every license in a set of objects, decided at once.
+//!
+//! This is what `host-runner preview` and the browser page call: they hand over the objects they read and the
+//! observations, and get one routing decision per license, in (namespace, name) order, plus notes on objects
+//! that play no part. Each license is decided exactly as the Kratix pipeline decides it ([`crate::route`]).
+
+use crate::decision::{RouteDecision, route};
+use crate::error::{InputError, ObjectRef};
+use crate::model::{INSTANCE_KIND, LICENSE_KIND, Observations};
+use crate::routing::{MAX_INSTANCES, RouteCall, object_ref};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// Most objects in one preview.
+pub const MAX_OBJECTS: usize = 2 * MAX_INSTANCES;
+
+/// The input of a preview.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PreviewCall {
+    /// Kubernetes objects of any kind; licenses and instances are used, others noted.
+    #[serde(default)]
+    pub objects: Vec<Value>,
+    /// The time and the player counts.
+    #[serde(default)]
+    pub observations: Observations,
+}
+
+/// Something about the input that did not stop the preview.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Note {
+    /// Stable machine code.
+    pub code: String,
+    /// One line.
+    pub message: String,
+    /// The object concerned.
+    pub object: ObjectRef,
+}
+
+/// The answer to a [`PreviewCall`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PreviewDecision {
+    /// One decision per license, in (namespace, name) order.
+    pub licenses: Vec<RouteDecision>,
+    /// Objects that were skipped or refer to something missing.
+    pub notes: Vec<Note>,
+}
+
+/// Decides every license in the objects.
+pub fn preview(call: &PreviewCall) -> Result<PreviewDecision, Vec<InputError>> {
+    if call.objects.len() > MAX_OBJECTS {
+        return Err(vec![InputError::TooManyObjects { count: call.objects.len(), limit: MAX_OBJECTS }]);
+    }
+    let mut notes = Vec::new();
+    let mut licenses: BTreeMap<(String, String), &Value> = BTreeMap::new();
+    let mut instances: BTreeMap<(String, String), Vec<Value>> = BTreeMap::new();
+    let mut errors = Vec::new();
+    for object in &call.objects {
+        let kind = object.get("kind").and_then(Value::as_str).unwrap_or_default();
+        match kind {
+            LICENSE_KIND => {
+                let r = object_ref(object, LICENSE_KIND);
+                if licenses.insert((r.namespace.clone(), r.name.clone()), object).is_some() {
+                    errors.push(InputError::DuplicateObject { object: r });
+                }
+            }
+            INSTANCE_KIND => {
+                let r = object_ref(object, INSTANCE_KIND);
+                let owner = object.pointer("/spec/licenseRef/name").and_then(Value::as_str).unwrap_or_default();
+                instances.entry((r.namespace, owner.to_owned())).or_default().push(object.clone());
+            }
+            other => {
+                let r = object_ref(object, if other.is_empty() { "(no kind)" } else { other });
+                notes.push(Note {
+                    code: "SkippedObject".into(),
+                    message: format!("{r} is not a {LICENSE_KIND} or {INSTANCE_KIND}; skipped"),
+                    object: r,
+                });
+            }
+        }
+    }
+    for ((namespace, owner), list) in &instances {
+        if !licenses.contains_key(&(namespace.clone(), owner.clone())) {
+            for object in list {
+                let r = object_ref(object, INSTANCE_KIND);
+                let message = if owner.is_empty() {
+                    format!("{r} has no `spec.licenseRef.name`; it is not routed")
+                } else {
+                    format!("{r} names license `{owner}`, which is not in the input; it is not routed")
+                };
+                notes.push(Note { code: "OrphanInstance".into(), message, object: r });
+            }
+        }
+    }
+    if licenses.is_empty() && errors.is_empty() {
+        errors.push(InputError::NoLicense);
+    }
+
+    let mut decisions = Vec::new();
+    for ((namespace, name), license) in &licenses {
+        let call = RouteCall {
+            license: (*license).clone(),
+            instances: instances.remove(&(namespace.clone(), name.clone())).unwrap_or_default(),
+            observations: call.observations.clone(),
+        };
+        match route(&call) {
+            Ok(d) => decisions.push(d),
+            Err(e) => {
+                // Problems of the shared observations would repeat once per license.
+                for err in e {
+                    if !errors.contains(&err) {
+                        errors.push(err);
+                    }
+                }
+            }
+        }
+    }
+    if errors.is_empty() { Ok(PreviewDecision { licenses: decisions, notes }) } else { Err(errors) }
+}

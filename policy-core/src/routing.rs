@@ -1,0 +1,790 @@
+//! The routing rules of a license: which of its instances is active, and why.
+//!
+//! Everything is decided here, in one pass, before any manifest is written: the license's instances, the desired
+//! and current active instance, eligibility, the player gate of a switch, the grace period, and each instance's
+//! state. [`crate::manifests`] then renders the decision; nothing there decides anything.
+//!
+//! The rules, in order:
+//! 1. The license's instances are the `FoundryInstance`s in its namespace whose `spec.licenseRef.name` names it,
+//!    in name order. Others are ignored (not even validated).
+//! 2. desired = `spec.activeInstanceName`; current = `status.activeInstance` (either may be empty).
+//! 3. An instance is eligible if it belongs to the license and is not scheduled for deletion. An empty desired
+//!    asks for no active instance. An ineligible desired yields a warning, and the target falls back to current if
+//!    current is eligible, else to none.
+//! 4. Moving away from an eligible current passes the switch gate: `force` switches; `block` switches only with 0
+//!    players on current, and otherwise keeps current with a warning. An ineligible current has no gate.
+//! 5. With `switchGracePeriod`, a switch blocked for that long (since `status.pendingSince`) proceeds anyway.
+
+use crate::error::{InputError, ObjectRef, from_value};
+use crate::model::{
+    FoundryLicense, INSTANCE_KIND, LICENSE_KIND, ObjectMeta, Observations, PlayerObservation,
+    SCHEDULED_DELETE_ANNOTATION, StandbySpec, SwitchMode,
+};
+use crate::names;
+use crate::time::{Duration, Timestamp, shorten};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Most instances (of all licenses) evaluated in one call. Bounds time and memory in every host.
+pub const MAX_INSTANCES: usize = 10_000;
+
+/// Default Gateway a license's routes attach to when `spec.gateway.parentRef` is not set.
+pub const DEFAULT_GATEWAY: &str = "default-gateway";
+
+/// Port of every instance Service (`foundry-<name>`, port 80 → Foundry's 30000).
+pub const INSTANCE_SERVICE_PORT: u16 = 80;
+
+/// The input of the routing decision.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RouteCall {
+    /// The `FoundryLicense` object, as the API server returns it (status included).
+    #[serde(default)]
+    pub license: Value,
+    /// `FoundryInstance` objects: at least those of the license's namespace; others are ignored.
+    #[serde(default)]
+    pub instances: Vec<Value>,
+    /// The time of the decision and the measured player counts.
+    #[serde(default)]
+    pub observations: Observations,
+}
+
+/// Whether an instance receives its own traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RouteState {
+    /// Routed to its own Service.
+    Active,
+    /// Routed to the standby page.
+    Standby,
+}
+
+impl RouteState {
+    /// `active` or `standby`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Standby => "standby",
+        }
+    }
+}
+
+/// Where a route sends traffic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Backend {
+    /// Service name.
+    pub name: String,
+    /// Service namespace.
+    pub namespace: String,
+    /// Service port.
+    pub port: u16,
+}
+
+/// The decision for one instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceRoute {
+    /// Instance name.
+    pub name: String,
+    /// Active or standby.
+    pub state: RouteState,
+    /// Machine reason for the state.
+    pub reason: String,
+    /// The reason in words.
+    pub message: String,
+    /// The route's backend.
+    pub backend: Backend,
+    /// The instance's public hostname.
+    pub hostname: String,
+    /// When the instance is scheduled for deletion (the annotation's value), if it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduled_delete_at: Option<String>,
+}
+
+/// Something the owner should know; the decision was still made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Warning {
+    /// Stable machine code.
+    pub code: String,
+    /// One line, names in backticks.
+    pub message: String,
+}
+
+/// The player count the switch gate needed, so a live host knows which instance to probe (at most one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlayerCheck {
+    /// The instance whose players decide the switch.
+    pub instance: String,
+    /// Its namespace.
+    pub namespace: String,
+    /// Its in-cluster status endpoint (never the public hostname, which may show the standby page).
+    pub url: String,
+    /// Whether the call carried an observation for it.
+    pub observed: bool,
+    /// The count used, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connected: Option<u32>,
+}
+
+/// The switch the gate is holding back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Pending {
+    pub(crate) to: String,
+    pub(crate) since: Timestamp,
+    pub(crate) reason: &'static str,
+}
+
+/// Everything the rules decided, before rendering.
+#[derive(Debug, Clone)]
+pub(crate) struct Routing {
+    pub(crate) license: FoundryLicense,
+    pub(crate) license_ref: ObjectRef,
+    pub(crate) namespace: String,
+    pub(crate) now: Timestamp,
+    pub(crate) desired: Option<String>,
+    pub(crate) active: Option<String>,
+    pub(crate) instances: Vec<InstanceRoute>,
+    pub(crate) warnings: Vec<Warning>,
+    pub(crate) pending: Option<Pending>,
+    pub(crate) ready: (bool, &'static str),
+    pub(crate) player_check: Option<PlayerCheck>,
+    pub(crate) previous: PreviousStatus,
+    pub(crate) gateway: GatewayTarget,
+}
+
+/// The resolved gateway attachment and DNS settings of a license.
+#[derive(Debug, Clone)]
+pub(crate) struct GatewayTarget {
+    pub(crate) parent_name: String,
+    pub(crate) parent_namespace: Option<String>,
+    pub(crate) section_name: Option<String>,
+    pub(crate) base_domain: String,
+    pub(crate) dns: DnsTargets,
+    pub(crate) standby: StandbySpec,
+}
+
+/// DNS records to publish for each hostname.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct DnsTargets {
+    pub(crate) ipv4: Vec<String>,
+    pub(crate) ipv6: Vec<String>,
+    pub(crate) cname: Option<String>,
+}
+
+impl DnsTargets {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.ipv4.is_empty() && self.ipv6.is_empty() && self.cname.is_none()
+    }
+}
+
+/// What the license's current status says (read leniently: a damaged status never blocks routing).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PreviousStatus {
+    pub(crate) active: Option<String>,
+    pub(crate) pending_since: Option<Timestamp>,
+    pub(crate) conditions: Vec<Value>,
+}
+
+/// An instance of the license, as routing sees it.
+#[derive(Debug, Clone)]
+struct Member {
+    name: String,
+    scheduled_delete_at: Option<String>,
+}
+
+/// Applies the rules to a call.
+pub(crate) fn decide(call: &RouteCall) -> Result<Routing, Vec<InputError>> {
+    let mut errors = Vec::new();
+    let license_ref = object_ref(&call.license, LICENSE_KIND);
+    if call.license.is_null() {
+        return Err(vec![InputError::MissingField {
+            object: license_ref,
+            path: String::new(),
+            detail: "missing field `license`".into(),
+        }]);
+    }
+    let license: FoundryLicense = from_value(&call.license, &license_ref).map_err(|e| vec![e])?;
+    check_identity(&license.kind, &license.api_version, &license.metadata, &license_ref, LICENSE_KIND)
+        .map_err(|e| vec![e])?;
+    if !names::is_dns1123_label(&license.metadata.name) {
+        errors.push(InputError::InvalidField {
+            object: license_ref.clone(),
+            path: "metadata.name".into(),
+            detail: format!(
+                "the license name `{}` must be a DNS label (lowercase letters, digits and `-`, at most 63 \
+                 characters) because it is used in labels and object names",
+                shorten(&license.metadata.name)
+            ),
+        });
+    }
+    let namespace = license.metadata.namespace().to_owned();
+
+    let now = match observations_now(&call.observations) {
+        Ok(now) => Some(now),
+        Err(e) => {
+            errors.push(e);
+            None
+        }
+    };
+    errors.extend(check_players(&call.observations.players));
+    let grace = match license.spec.switch_grace_period.as_deref().map(Duration::parse) {
+        Some(Err(e)) => {
+            errors.push(InputError::InvalidField {
+                object: license_ref.clone(),
+                path: "spec.switchGracePeriod".into(),
+                detail: e.to_string(),
+            });
+            None
+        }
+        Some(Ok(d)) => Some(d),
+        None => None,
+    };
+    let gateway = match resolve_gateway(&license, &license_ref) {
+        Ok(g) => Some(g),
+        Err(mut e) => {
+            errors.append(&mut e);
+            None
+        }
+    };
+
+    if call.instances.len() > MAX_INSTANCES {
+        errors.push(InputError::TooManyInstances { count: call.instances.len(), limit: MAX_INSTANCES });
+        return Err(errors);
+    }
+    let members = match collect_members(call, &namespace, &license.metadata.name) {
+        Ok(m) => m,
+        Err(mut e) => {
+            errors.append(&mut e);
+            Vec::new()
+        }
+    };
+
+    let (Some(now), Some(gateway), true) = (now, gateway, errors.is_empty()) else {
+        return Err(errors);
+    };
+    let previous = read_previous_status(&call.license);
+    Ok(apply_rules(license, license_ref, namespace, now, grace, gateway, members, previous, &call.observations))
+}
+
+/// The decision proper, on validated input.
+#[allow(clippy::too_many_arguments)]
+fn apply_rules(
+    license: FoundryLicense,
+    license_ref: ObjectRef,
+    namespace: String,
+    now: Timestamp,
+    grace: Option<Duration>,
+    gateway: GatewayTarget,
+    members: Vec<Member>,
+    previous: PreviousStatus,
+    observations: &Observations,
+) -> Routing {
+    let mut warnings = Vec::new();
+    let find = |name: &str| members.iter().find(|m| m.name == name);
+    let eligible = |name: &str| find(name).is_some_and(|m| m.scheduled_delete_at.is_none());
+
+    let desired = license.spec.active_instance_name.clone().filter(|d| !d.is_empty());
+    let current = previous.active.clone();
+    let current_eligible = current.as_deref().is_some_and(eligible);
+
+    // Rule 3: the target the owner can have.
+    let mut desired_problem: Option<&'static str> = None;
+    let target = match desired.as_deref() {
+        None => None,
+        Some(d) if eligible(d) => Some(d.to_owned()),
+        Some(d) => {
+            let fallback = current.clone().filter(|_| current_eligible);
+            let keep = fallback
+                .as_deref()
+                .map_or_else(|| "no instance is active".to_owned(), |c| format!("`{c}` stays active"));
+            let (code, why) = match find(d) {
+                None => ("DesiredInstanceNotFound", "is not an instance of this license"),
+                Some(_) => ("DesiredInstanceScheduledForDeletion", "is scheduled for deletion and cannot be active"),
+            };
+            desired_problem = Some(code);
+            warnings.push(warning(code, format!("`{}` {why}; {keep}", shorten(d))));
+            fallback
+        }
+    };
+
+    // Rule 4 and 5: the switch gate.
+    let mut active = target.clone();
+    let mut pending = None;
+    let mut player_check = None;
+    if let Some(cur) = current.as_deref()
+        && !current_eligible
+        && target.as_deref() != Some(cur)
+    {
+        let (code, why) = match find(cur) {
+            None => ("PreviousActiveInstanceGone", "no longer exists"),
+            Some(_) => ("PreviousActiveInstanceScheduledForDeletion", "is scheduled for deletion"),
+        };
+        warnings.push(warning(
+            code,
+            format!("the previously active instance `{}` {why}; it was released without a player check", shorten(cur)),
+        ));
+    }
+    if let Some(cur) = current.as_deref()
+        && current_eligible
+        && target.as_deref() != Some(cur)
+        && license.spec.switch_mode == SwitchMode::Block
+    {
+        let gate = Gate { current: cur, target: target.as_deref(), namespace: &namespace, now, grace };
+        let outcome = gate.decide(player_observation(&observations.players, cur, &namespace), previous.pending_since);
+        warnings.extend(outcome.warning);
+        player_check = outcome.player_check;
+        if let Some(p) = outcome.pending {
+            pending = Some(p);
+            active = Some(cur.to_owned());
+        }
+    }
+
+    let ready = match (&pending, desired_problem) {
+        (Some(_), _) => (false, "SwitchBlocked"),
+        (None, Some(code)) => (false, code),
+        (None, None) => (true, "ActiveAsRequested"),
+    };
+
+    let instances = members
+        .iter()
+        .map(|m| {
+            let is_active = active.as_deref() == Some(m.name.as_str());
+            let (reason, message) = if is_active {
+                match (&pending, desired_problem) {
+                    (Some(p), _) if p.to.is_empty() => (
+                        "KeptWhileSwitchBlocked",
+                        "still active: the deactivation waits for players to leave".to_owned(),
+                    ),
+                    (Some(p), _) => (
+                        "KeptWhileSwitchBlocked",
+                        format!("still active: the switch to `{}` waits for players to leave", p.to),
+                    ),
+                    (None, Some(_)) => (
+                        "KeptWhileRequestIneligible",
+                        "still active: the requested instance cannot be activated".to_owned(),
+                    ),
+                    (None, None) => ("Selected", "selected by spec.activeInstanceName".to_owned()),
+                }
+            } else if let Some(at) = &m.scheduled_delete_at {
+                ("ScheduledForDeletion", format!("scheduled for deletion at `{}`", shorten(at)))
+            } else if pending.as_ref().is_some_and(|p| p.to == m.name) {
+                ("SwitchPending", "requested: waits for players to leave the active instance".to_owned())
+            } else {
+                ("NotSelected", "not the requested instance".to_owned())
+            };
+            let backend = if is_active {
+                Backend {
+                    name: names::service_name(&m.name),
+                    namespace: namespace.clone(),
+                    port: INSTANCE_SERVICE_PORT,
+                }
+            } else {
+                Backend {
+                    name: gateway.standby.service_name.clone(),
+                    namespace: gateway.standby.namespace.clone(),
+                    port: gateway.standby.port,
+                }
+            };
+            InstanceRoute {
+                name: m.name.clone(),
+                state: if is_active { RouteState::Active } else { RouteState::Standby },
+                reason: reason.to_owned(),
+                message,
+                backend,
+                hostname: format!("{}.{}", m.name, gateway.base_domain),
+                scheduled_delete_at: m.scheduled_delete_at.clone(),
+            }
+        })
+        .collect();
+
+    Routing {
+        license,
+        license_ref,
+        namespace,
+        now,
+        desired,
+        active,
+        instances,
+        warnings,
+        pending,
+        ready,
+        player_check,
+        previous,
+        gateway,
+    }
+}
+
+/// The player gate of a `block`-mode switch away from an eligible current instance (rules 4 and 5).
+struct Gate<'a> {
+    current: &'a str,
+    target: Option<&'a str>,
+    namespace: &'a str,
+    now: Timestamp,
+    grace: Option<Duration>,
+}
+
+/// What the gate decided: hold the switch (`pending`) or let it pass, and what to report.
+struct GateOutcome {
+    pending: Option<Pending>,
+    warning: Option<Warning>,
+    player_check: Option<PlayerCheck>,
+}
+
+impl Gate<'_> {
+    fn decide(&self, observation: Option<&PlayerObservation>, pending_since: Option<Timestamp>) -> GateOutcome {
+        let cur = self.current;
+        let to_words = self.target.map_or_else(|| "deactivation".to_owned(), |t| format!("switch to `{t}`"));
+        let connected = observation.and_then(|o| o.connected);
+        let blocked = match (observation, connected) {
+            (_, Some(0)) => None,
+            (_, Some(n)) => Some((
+                "SwitchBlockedPlayersConnected",
+                "PlayersConnected",
+                format!(
+                    "{to_words} is blocked: {n} player{} connected to `{cur}`",
+                    if n == 1 { " is" } else { "s are" }
+                ),
+            )),
+            (Some(o), None) => Some((
+                "SwitchBlockedPlayerCountUnknown",
+                "PlayerCountUnknown",
+                format!(
+                    "{to_words} is blocked: the player count of `{cur}` is unknown ({})",
+                    shorten(o.error.as_deref().unwrap_or("no count"))
+                ),
+            )),
+            (None, None) => Some((
+                "SwitchBlockedPlayerCountUnknown",
+                "PlayerCountUnknown",
+                format!("{to_words} is blocked: the player count of `{cur}` was not measured"),
+            )),
+        };
+        // The block started at the recorded time, or now; a recorded time in the future is not trusted.
+        let since = pending_since.filter(|s| *s <= self.now).unwrap_or(self.now);
+        let waited = self.now.seconds_since(since);
+        let grace_over = self.grace.is_some_and(|g| waited >= g.seconds());
+        // Once the grace period is over the count no longer matters, so no probe is asked for.
+        let player_check = (!grace_over).then(|| PlayerCheck {
+            instance: cur.to_owned(),
+            namespace: self.namespace.to_owned(),
+            url: format!(
+                "http://{}.{}.svc:{INSTANCE_SERVICE_PORT}/api/status",
+                names::service_name(cur),
+                self.namespace
+            ),
+            observed: observation.is_some(),
+            connected,
+        });
+        match (blocked, self.grace) {
+            (None, _) => GateOutcome { pending: None, warning: None, player_check },
+            (Some((_, _, message)), Some(g)) if grace_over => GateOutcome {
+                pending: None,
+                warning: Some(warning(
+                    "SwitchForcedAfterGracePeriod",
+                    format!("{message}, but it has waited longer than the grace period of {g}; switching anyway"),
+                )),
+                player_check,
+            },
+            (Some((code, reason, message)), grace) => {
+                let message = match grace {
+                    Some(g) => format!(
+                        "{message}; it proceeds anyway after the grace period of {g} ({} left)",
+                        Duration::from_seconds(g.seconds().saturating_sub(waited))
+                    ),
+                    None => message,
+                };
+                GateOutcome {
+                    pending: Some(Pending { to: self.target.unwrap_or_default().to_owned(), since, reason }),
+                    warning: Some(warning(code, message)),
+                    player_check,
+                }
+            }
+        }
+    }
+}
+
+fn warning(code: &str, message: String) -> Warning {
+    Warning { code: code.to_owned(), message }
+}
+
+/// The observation for an instance: an entry naming its namespace wins over one without.
+fn player_observation<'a>(
+    players: &'a [PlayerObservation],
+    instance: &str,
+    namespace: &str,
+) -> Option<&'a PlayerObservation> {
+    let mut any = None;
+    for p in players.iter().filter(|p| p.instance == instance) {
+        match p.namespace.as_deref() {
+            Some(ns) if ns == namespace => return Some(p),
+            None if any.is_none() => any = Some(p),
+            _ => {}
+        }
+    }
+    any
+}
+
+/// Builds the reference of an object for messages, before it is known to be well formed.
+pub(crate) fn object_ref(value: &Value, kind: &str) -> ObjectRef {
+    let meta = value.get("metadata");
+    let text = |key: &str| meta.and_then(|m| m.get(key)).and_then(Value::as_str).unwrap_or_default();
+    let namespace = Some(text("namespace")).filter(|ns| !ns.is_empty()).unwrap_or(crate::model::DEFAULT_NAMESPACE);
+    ObjectRef::new(kind, namespace, &shorten(text("name")))
+}
+
+/// Checks `kind`, `apiVersion` and that the object has a name.
+pub(crate) fn check_identity(
+    kind: &str,
+    api_version: &str,
+    meta: &ObjectMeta,
+    object: &ObjectRef,
+    expected_kind: &str,
+) -> Result<(), InputError> {
+    if !kind.is_empty() && kind != expected_kind {
+        return Err(InputError::InvalidField {
+            object: object.clone(),
+            path: "kind".into(),
+            detail: format!("expected kind `{expected_kind}`, found `{}`", shorten(kind)),
+        });
+    }
+    if !api_version.is_empty() && api_version != crate::model::API_VERSION {
+        return Err(InputError::InvalidField {
+            object: object.clone(),
+            path: "apiVersion".into(),
+            detail: format!("expected apiVersion `{}`, found `{}`", crate::model::API_VERSION, shorten(api_version)),
+        });
+    }
+    if meta.name.is_empty() {
+        return Err(InputError::MissingField {
+            object: object.clone(),
+            path: "metadata.name".into(),
+            detail: "missing field `name`".into(),
+        });
+    }
+    Ok(())
+}
+
+fn observations_now(observations: &Observations) -> Result<Timestamp, InputError> {
+    let text = observations.now.as_deref().ok_or_else(|| InputError::InvalidObservation {
+        path: "now".into(),
+        detail: "missing field `now`: the policy has no clock, so the caller must give the time".into(),
+    })?;
+    Timestamp::parse(text).map_err(|e| InputError::InvalidObservation { path: "now".into(), detail: e.to_string() })
+}
+
+fn check_players(players: &[PlayerObservation]) -> Vec<InputError> {
+    let mut errors = Vec::new();
+    for (i, p) in players.iter().enumerate() {
+        let path = format!("players[{i}]");
+        match (&p.connected, &p.error) {
+            (Some(_), Some(_)) => errors.push(InputError::InvalidObservation {
+                path,
+                detail: format!("the entry for `{}` has both `connected` and `error`; keep one", shorten(&p.instance)),
+            }),
+            (None, None) => errors.push(InputError::InvalidObservation {
+                path,
+                detail: format!("the entry for `{}` has neither `connected` nor `error`", shorten(&p.instance)),
+            }),
+            _ => {}
+        }
+        if p.instance.is_empty() {
+            errors.push(InputError::InvalidObservation {
+                path: format!("players[{i}].instance"),
+                detail: "the instance name is empty".into(),
+            });
+        }
+    }
+    errors
+}
+
+/// Resolves gateway, DNS and standby settings, validating each.
+fn resolve_gateway(license: &FoundryLicense, object: &ObjectRef) -> Result<GatewayTarget, Vec<InputError>> {
+    let mut errors = Vec::new();
+    let spec = license.spec.gateway.clone().unwrap_or_default();
+    let invalid =
+        |path: &str, detail: String| InputError::InvalidField { object: object.clone(), path: path.into(), detail };
+
+    let base_domain = match spec.base_domain.as_deref() {
+        None | Some("") => {
+            errors.push(InputError::MissingBaseDomain { object: object.clone() });
+            String::new()
+        }
+        Some(d) => {
+            if let Some(detail) = names::base_domain_problem(d) {
+                errors.push(InputError::InvalidDomain {
+                    object: object.clone(),
+                    path: "spec.gateway.baseDomain".into(),
+                    detail: format!("`{}` is not a valid base domain: {detail}", shorten(d)),
+                });
+            } else if d.len() + 1 + names::MAX_INSTANCE_NAME > names::MAX_DNS_NAME {
+                errors.push(InputError::InvalidDomain {
+                    object: object.clone(),
+                    path: "spec.gateway.baseDomain".into(),
+                    detail: format!(
+                        "the base domain `{}` is {} characters long; `<instance>.<baseDomain>` must fit in 253, so at \
+                         most {} are allowed",
+                        shorten(d),
+                        d.len(),
+                        names::MAX_DNS_NAME - 1 - names::MAX_INSTANCE_NAME
+                    ),
+                });
+            }
+            d.to_owned()
+        }
+    };
+
+    let (parent_name, parent_namespace, section_name) = match &spec.parent_ref {
+        Some(p) => {
+            if !names::is_dns1123_subdomain(&p.name) {
+                errors.push(invalid(
+                    "spec.gateway.parentRef.name",
+                    format!("`{}` is not a valid object name", shorten(&p.name)),
+                ));
+            }
+            if let Some(ns) = p.namespace.as_deref().filter(|ns| !names::is_dns1123_label(ns)) {
+                errors.push(invalid(
+                    "spec.gateway.parentRef.namespace",
+                    format!("`{}` is not a valid namespace", shorten(ns)),
+                ));
+            }
+            if let Some(s) = p.section_name.as_deref().filter(|s| !names::is_dns1123_subdomain(s)) {
+                errors.push(invalid(
+                    "spec.gateway.parentRef.sectionName",
+                    format!("`{}` is not a valid listener name", shorten(s)),
+                ));
+            }
+            (
+                p.name.clone(),
+                p.namespace.clone().filter(|n| !n.is_empty()),
+                p.section_name.clone().filter(|s| !s.is_empty()),
+            )
+        }
+        None => (DEFAULT_GATEWAY.to_owned(), None, None),
+    };
+
+    let mut dns = DnsTargets::default();
+    let targets: Vec<&String> = spec.dns_targets.iter().chain(spec.public_ip.iter()).collect();
+    let mut hostnames = Vec::new();
+    for (i, t) in targets.iter().enumerate() {
+        let path = if i < spec.dns_targets.len() {
+            format!("spec.gateway.dnsTargets[{i}]")
+        } else {
+            "spec.gateway.publicIP".into()
+        };
+        if names::is_ipv4(t) {
+            if !dns.ipv4.contains(t) {
+                dns.ipv4.push((*t).clone());
+            }
+        } else if names::is_ipv6(t) {
+            if !dns.ipv6.contains(t) {
+                dns.ipv6.push((*t).clone());
+            }
+        } else if names::is_dns1123_subdomain(t.trim_end_matches('.')) && !t.is_empty() {
+            hostnames.push((path, (*t).clone()));
+        } else {
+            errors.push(InputError::InvalidDnsTargets {
+                object: object.clone(),
+                path,
+                detail: format!("`{}` is neither an IP address nor a hostname", shorten(t)),
+            });
+        }
+    }
+    match hostnames.as_slice() {
+        [] => {}
+        [(_, host)] if dns.ipv4.is_empty() && dns.ipv6.is_empty() => dns.cname = Some(host.clone()),
+        [(path, _), ..] => errors.push(InputError::InvalidDnsTargets {
+            object: object.clone(),
+            path: path.clone(),
+            detail: "a hostname target becomes a CNAME record, which cannot be combined with other targets".into(),
+        }),
+    }
+
+    let standby = license.spec.standby.clone().unwrap_or_default();
+    if !names::is_dns1035_label(&standby.service_name) {
+        errors.push(invalid(
+            "spec.standby.serviceName",
+            format!("`{}` is not a valid Service name", shorten(&standby.service_name)),
+        ));
+    }
+    if !names::is_dns1123_label(&standby.namespace) {
+        errors.push(invalid(
+            "spec.standby.namespace",
+            format!("`{}` is not a valid namespace", shorten(&standby.namespace)),
+        ));
+    }
+    if standby.port == 0 {
+        errors.push(invalid("spec.standby.port", "the port must be between 1 and 65535".into()));
+    }
+
+    if errors.is_empty() {
+        Ok(GatewayTarget { parent_name, parent_namespace, section_name, base_domain, dns, standby })
+    } else {
+        Err(errors)
+    }
+}
+
+/// Rule 1: the license's instances, validated, in name order.
+fn collect_members(call: &RouteCall, namespace: &str, license: &str) -> Result<Vec<Member>, Vec<InputError>> {
+    let mut errors = Vec::new();
+    let mut members: Vec<Member> = Vec::new();
+    for value in &call.instances {
+        let meta = value.get("metadata");
+        let ns = meta
+            .and_then(|m| m.get("namespace"))
+            .and_then(Value::as_str)
+            .filter(|ns| !ns.is_empty())
+            .unwrap_or(crate::model::DEFAULT_NAMESPACE);
+        let owner = value.pointer("/spec/licenseRef/name").and_then(Value::as_str);
+        if ns != namespace || owner != Some(license) {
+            continue;
+        }
+        let object = object_ref(value, INSTANCE_KIND);
+        let view: InstanceView = match from_value(value, &object) {
+            Ok(v) => v,
+            Err(e) => {
+                errors.push(e);
+                continue;
+            }
+        };
+        if let Err(e) = check_identity(&view.kind, &view.api_version, &view.metadata, &object, INSTANCE_KIND) {
+            errors.push(e);
+            continue;
+        }
+        let name = view.metadata.name;
+        if let Some(detail) = names::instance_name_problem(&name) {
+            errors.push(InputError::InvalidInstanceName { object, name: shorten(&name), detail });
+            continue;
+        }
+        if members.iter().any(|m| m.name == name) {
+            errors.push(InputError::DuplicateObject { object });
+            continue;
+        }
+        let scheduled_delete_at = view.metadata.annotations.get(SCHEDULED_DELETE_ANNOTATION).cloned();
+        members.push(Member { name, scheduled_delete_at });
+    }
+    members.sort_by(|a, b| a.name.cmp(&b.name));
+    if errors.is_empty() { Ok(members) } else { Err(errors) }
+}
+
+/// The fields of an instance that routing reads; the rest of its spec is the instance workflow's business.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct InstanceView {
+    #[serde(default)]
+    api_version: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    metadata: ObjectMeta,
+}
+
+fn read_previous_status(license: &Value) -> PreviousStatus {
+    let status = license.get("status");
+    let text = |key: &str| status.and_then(|s| s.get(key)).and_then(Value::as_str).filter(|s| !s.is_empty());
+    PreviousStatus {
+        active: text("activeInstance").map(str::to_owned),
+        pending_since: text("pendingSince").and_then(|t| Timestamp::parse(t).ok()),
+        conditions: status.and_then(|s| s.get("conditions")).and_then(Value::as_array).cloned().unwrap_or_default(),
+    }
+}
