@@ -10,6 +10,9 @@ use std::process::Command;
 #[path = "../policy-wasm/postlink.rs"]
 mod postlink;
 
+#[path = "src/engine_config.rs"]
+mod engine_config;
+
 fn main() {
     if let Err(e) = run() {
         eprintln!("error: {e}");
@@ -20,13 +23,29 @@ fn main() {
 fn run() -> Result<(), String> {
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").map_err(|e| e.to_string())?);
     let root = manifest.parent().ok_or("no workspace root")?.to_path_buf();
-    let out = PathBuf::from(std::env::var("OUT_DIR").map_err(|e| e.to_string())?).join("policy.wasm");
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR").map_err(|e| e.to_string())?);
+    let out = out_dir.join("policy.wasm");
+    embed_module(&root, &out)?;
+    precompile(&out, &out_dir.join("policy.cwasm"))
+}
+
+/// Compiles the module to native code with the runtime's exact engine configuration.
+fn precompile(wasm: &std::path::Path, cwasm: &std::path::Path) -> Result<(), String> {
+    let bytes = std::fs::read(wasm).map_err(|e| e.to_string())?;
+    let mut config = wasmtime::Config::new();
+    engine_config::configure(&mut config);
+    let engine = wasmtime::Engine::new(&config).map_err(|e| format!("wasmtime engine: {e}"))?;
+    let native = engine.precompile_module(&bytes).map_err(|e| format!("precompiling the policy module: {e}"))?;
+    std::fs::write(cwasm, native).map_err(|e| format!("cannot write {}: {e}", cwasm.display()))
+}
+
+fn embed_module(root: &std::path::Path, out: &std::path::Path) -> Result<(), String> {
     println!("cargo:rerun-if-env-changed=FOUNDRY_POLICY_WASM");
 
     if let Some(given) = std::env::var_os("FOUNDRY_POLICY_WASM") {
         let given = PathBuf::from(given);
         println!("cargo:rerun-if-changed={}", given.display());
-        std::fs::copy(&given, &out).map_err(|e| format!("cannot copy FOUNDRY_POLICY_WASM {}: {e}", given.display()))?;
+        std::fs::copy(&given, out).map_err(|e| format!("cannot copy FOUNDRY_POLICY_WASM {}: {e}", given.display()))?;
         return Ok(());
     }
 
@@ -46,7 +65,7 @@ fn run() -> Result<(), String> {
     let target_dir = target_root.join("wasm");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.current_dir(&root)
+    cmd.current_dir(root)
         .args(["build", "--package", "policy-wasm", "--profile", "wasm", "--target", "wasm32-unknown-unknown"])
         .arg(format!("--target-dir={}", target_dir.display()));
     // The outer build's flags and wrappers (clippy, coverage) are for the host, not for the policy module.
@@ -70,6 +89,5 @@ fn run() -> Result<(), String> {
     let built = target_dir.join("wasm32-unknown-unknown").join("wasm").join("policy_wasm.wasm");
     let raw = std::fs::read(&built).map_err(|e| format!("cannot read {}: {e}", built.display()))?;
     let linked = postlink::add_abi_globals(&raw, 1, 3)?;
-    std::fs::write(&out, linked).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
-    Ok(())
+    std::fs::write(out, linked).map_err(|e| format!("cannot write {}: {e}", out.display()))
 }

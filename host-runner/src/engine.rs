@@ -18,6 +18,9 @@ use wasmtime::{
 /// The policy module built from this repository's `policy-wasm`, embedded at build time.
 pub static EMBEDDED_POLICY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/policy.wasm"));
 
+/// The same module compiled to native code at build time, with [`crate::engine_config`]'s configuration.
+static EMBEDDED_NATIVE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/policy.cwasm"));
+
 const PAGE: usize = 65_536;
 
 /// Resource limits of one evaluation.
@@ -111,6 +114,15 @@ enum ImportKind {
     Builtin(wasmtime::FuncType),
 }
 
+/// What one evaluation used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    /// Fuel units consumed (instantiation included).
+    pub fuel: u64,
+    /// Size of linear memory at the end (the peak: it never shrinks).
+    pub memory_bytes: usize,
+}
+
 /// Per-evaluation state.
 struct State {
     limiter: Limiter,
@@ -158,9 +170,18 @@ struct Session {
 }
 
 impl PolicyEngine {
-    /// Loads the module embedded in this binary.
+    /// Loads the module embedded in this binary: its precompiled native code when this CPU can run it, otherwise
+    /// compiled now from the embedded `.wasm`.
     pub fn embedded(limits: Limits) -> Result<Self, EngineError> {
-        Self::from_bytes(EMBEDDED_POLICY, limits)
+        let engine = new_engine()?;
+        // SAFETY: these bytes were produced by `Engine::precompile_module` in this crate's build script, with the
+        // same wasmtime version and configuration, and are embedded read-only in the binary; wasmtime checks the
+        // version, configuration and CPU features and refuses (we then compile) on any mismatch.
+        let module = match unsafe { Module::deserialize(&engine, EMBEDDED_NATIVE) } {
+            Ok(module) => module,
+            Err(_) => compile(&engine, EMBEDDED_POLICY)?,
+        };
+        Self::from_module(engine, module, limits)
     }
 
     /// Loads a module from a file (`--module`).
@@ -172,11 +193,12 @@ impl PolicyEngine {
 
     /// Compiles a module and checks that it speaks the OPA ABI (1.2 or later: the `opa_eval` fast path).
     pub fn from_bytes(bytes: &[u8], limits: Limits) -> Result<Self, EngineError> {
-        let mut config = Config::new();
-        config.consume_fuel(true);
-        let engine = Engine::new(&config).map_err(|e| EngineError::InvalidModule(e.to_string()))?;
-        let module = Module::new(&engine, bytes).map_err(|e| EngineError::InvalidModule(format!("{e:#}")))?;
+        let engine = new_engine()?;
+        let module = compile(&engine, bytes)?;
+        Self::from_module(engine, module, limits)
+    }
 
+    fn from_module(engine: Engine, module: Module, limits: Limits) -> Result<Self, EngineError> {
         let mut imports = Vec::new();
         let mut memory_min_pages = None;
         for import in module.imports() {
@@ -237,6 +259,11 @@ impl PolicyEngine {
 
     /// Evaluates `entrypoint` on the JSON `input`; returns the JSON of the single `result`.
     pub fn evaluate(&self, entrypoint: &str, input: &[u8]) -> Result<Vec<u8>, EngineError> {
+        self.evaluate_metered(entrypoint, input).map(|(answer, _)| answer)
+    }
+
+    /// Like [`PolicyEngine::evaluate`], and also reports what the evaluation used.
+    pub fn evaluate_metered(&self, entrypoint: &str, input: &[u8]) -> Result<(Vec<u8>, Usage), EngineError> {
         let id = *self.entrypoints.get(entrypoint).ok_or_else(|| EngineError::UnknownEntrypoint(entrypoint.into()))?;
         if input.len() > self.limits.input_bytes {
             return Err(EngineError::InputTooLarge { size: input.len(), limit: self.limits.input_bytes });
@@ -259,7 +286,11 @@ impl PolicyEngine {
         let result =
             opa_eval.call(&mut s.store, (0, id, 0, heap, len, heap + len, 0)).map_err(|e| self.trap(e, &s.store))?;
         let raw = read_c_string(s.memory.data(&s.store), result, self.limits.answer_bytes)?;
-        extract_result(raw)
+        let usage = Usage {
+            fuel: self.limits.fuel.saturating_sub(s.store.get_fuel().unwrap_or(0)),
+            memory_bytes: s.memory.data_size(&s.store),
+        };
+        Ok((extract_result(raw)?, usage))
     }
 
     fn instantiate(&self) -> Result<Session, EngineError> {
@@ -292,8 +323,8 @@ impl PolicyEngine {
             externs.push(ext);
         }
         let instance = Instance::new(&mut store, &self.module, &externs).map_err(|e| {
-            if store.data().limiter.denied {
-                self.memory_error()
+            if e.downcast_ref::<Trap>().is_some() || store.data().limiter.denied {
+                self.trap(e, &store)
             } else {
                 EngineError::Abi(format!("instantiation failed: {e:#}"))
             }
@@ -337,6 +368,16 @@ impl PolicyEngine {
             None => EngineError::Trapped(format!("{err:#}")),
         }
     }
+}
+
+fn new_engine() -> Result<Engine, EngineError> {
+    let mut config = Config::new();
+    crate::engine_config::configure(&mut config);
+    Engine::new(&config).map_err(|e| EngineError::InvalidModule(format!("wasmtime engine: {e}")))
+}
+
+fn compile(engine: &Engine, bytes: &[u8]) -> Result<Module, EngineError> {
+    Module::new(engine, bytes).map_err(|e| EngineError::InvalidModule(format!("{e:#}")))
 }
 
 /// Reads the NUL-terminated string at `addr`, at most `limit` bytes long.

@@ -13,6 +13,7 @@
 
 pub mod cli;
 pub mod engine;
+mod engine_config;
 pub mod error;
 pub mod load;
 pub mod output;

@@ -286,7 +286,9 @@ pub(crate) fn from_value<T: serde::de::DeserializeOwned>(
         let detail = err.inner().to_string();
         let object = object.clone();
         let path = if path == "." { String::new() } else { path };
-        if detail.starts_with("missing field") {
+        if let Some(field) = detail.strip_prefix("missing field `").and_then(|rest| rest.strip_suffix('`')) {
+            // Point at the missing field itself, not at its parent.
+            let path = if path.is_empty() { field.to_owned() } else { format!("{path}.{field}") };
             InputError::MissingField { object, path, detail }
         } else if detail.starts_with("unknown field") {
             InputError::UnknownField { object, path, detail }

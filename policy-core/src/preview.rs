@@ -6,7 +6,9 @@
 
 use crate::decision::{RouteDecision, route};
 use crate::error::{InputError, ObjectRef};
-use crate::model::{INSTANCE_KIND, LICENSE_KIND, Observations};
+#[cfg(doc)]
+use crate::model::Observations;
+use crate::model::{INSTANCE_KIND, LICENSE_KIND};
 use crate::routing::{MAX_INSTANCES, RouteCall, object_ref};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -22,9 +24,9 @@ pub struct PreviewCall {
     /// Kubernetes objects of any kind; licenses and instances are used, others noted.
     #[serde(default)]
     pub objects: Vec<Value>,
-    /// The time and the player counts.
+    /// The time and the player counts ([`Observations`]).
     #[serde(default)]
-    pub observations: Observations,
+    pub observations: Value,
 }
 
 /// Something about the input that did not stop the preview.

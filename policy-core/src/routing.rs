@@ -44,9 +44,9 @@ pub struct RouteCall {
     /// `FoundryInstance` objects: at least those of the license's namespace; others are ignored.
     #[serde(default)]
     pub instances: Vec<Value>,
-    /// The time of the decision and the measured player counts.
+    /// The time of the decision and the measured player counts ([`Observations`]).
     #[serde(default)]
-    pub observations: Observations,
+    pub observations: Value,
 }
 
 /// Whether an instance receives its own traffic.
@@ -220,14 +220,18 @@ pub(crate) fn decide(call: &RouteCall) -> Result<Routing, Vec<InputError>> {
     }
     let namespace = license.metadata.namespace().to_owned();
 
-    let now = match observations_now(&call.observations) {
+    let observations = match parse_observations(&call.observations) {
+        Ok(o) => o,
+        Err(e) => return Err(vec![e]),
+    };
+    let now = match observations_now(&observations) {
         Ok(now) => Some(now),
         Err(e) => {
             errors.push(e);
             None
         }
     };
-    errors.extend(check_players(&call.observations.players));
+    errors.extend(check_players(&observations.players));
     let grace = match license.spec.switch_grace_period.as_deref().map(Duration::parse) {
         Some(Err(e)) => {
             errors.push(InputError::InvalidField {
@@ -264,7 +268,7 @@ pub(crate) fn decide(call: &RouteCall) -> Result<Routing, Vec<InputError>> {
         return Err(errors);
     };
     let previous = read_previous_status(&call.license);
-    Ok(apply_rules(license, license_ref, namespace, now, grace, gateway, members, previous, &call.observations))
+    Ok(apply_rules(license, license_ref, namespace, now, grace, gateway, members, previous, &observations))
 }
 
 /// The decision proper, on validated input.
@@ -563,6 +567,15 @@ pub(crate) fn check_identity(
         });
     }
     Ok(())
+}
+
+/// Parses the observations; an absent one is empty (and then lacks `now`).
+pub(crate) fn parse_observations(value: &Value) -> Result<Observations, InputError> {
+    if value.is_null() {
+        return Ok(Observations::default());
+    }
+    serde_path_to_error::deserialize(value)
+        .map_err(|e| InputError::InvalidObservation { path: e.path().to_string(), detail: e.inner().to_string() })
 }
 
 fn observations_now(observations: &Observations) -> Result<Timestamp, InputError> {

@@ -107,6 +107,5 @@ fn test() -> Result {
     ensure_wasm_target()?;
     lint()?;
     build_wasm()?;
-    run(cargo().args(["nextest", "run", "--workspace", "--no-fail-fast"]))?;
-    run(cargo().args(["test", "--workspace", "--doc"]))
+    run(cargo().args(["nextest", "run", "--workspace", "--no-fail-fast"]))
 }

@@ -1,0 +1,146 @@
+//! Runs the case corpus through the built `.wasm` in our wasmtime host, and through the CLI binary.
+//!
+//! The wasm runner checks each answer against the case and requires it to be byte-identical to native
+//! `policy-core`. The CLI runner feeds the same objects to `host-runner preview` as files and requires its JSON
+//! output and its `--out` files to equal what native `policy-core` decides, and its exit code and error codes
+//! to match failures.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use host_runner::engine::{Limits, PolicyEngine};
+use host_runner::render::{self, OutputFormat};
+use serde_json::{Value, json};
+use std::process::Command;
+use std::sync::OnceLock;
+
+fn engine() -> &'static PolicyEngine {
+    static ENGINE: OnceLock<PolicyEngine> = OnceLock::new();
+    ENGINE.get_or_init(|| PolicyEngine::embedded(Limits::default()).expect("the embedded module loads"))
+}
+
+#[test]
+fn corpus_passes_in_wasmtime_and_matches_native_bytes() {
+    let cases = corpus::load_cases();
+    let mut failures = Vec::new();
+    for case in cases.iter().filter(|c| !corpus::diverges(c, "wasmtime")) {
+        let call = corpus::call_bytes(case);
+        let native = policy_core::call(&case.operation, &call);
+        let wasm = match engine().evaluate(&case.operation, &call) {
+            Ok(bytes) => String::from_utf8(bytes).unwrap(),
+            Err(e) => {
+                failures.push(format!("{}: the module failed: {e}", case.name));
+                continue;
+            }
+        };
+        if wasm != native {
+            failures
+                .push(format!("{}: wasm and native answers differ\n  wasm:   {wasm}\n  native: {native}", case.name));
+        }
+        if let Err(problems) = corpus::check(case, &serde_json::from_str(&wasm).unwrap()) {
+            failures.push(format!("{}:\n  {}", case.name, problems.join("\n  ")));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The objects and observations of a case, as `preview` reads them.
+fn preview_input(case: &corpus::Case) -> Option<(Vec<Value>, Value)> {
+    let call = &case.call;
+    let objects = if case.operation == "foundry/platform/preview" {
+        call["objects"].as_array()?.clone()
+    } else {
+        let mut objects = vec![call.get("license")?.clone()];
+        objects.extend(call.get("instances").and_then(Value::as_array).cloned().unwrap_or_default());
+        objects
+    };
+    if objects.iter().any(|o| !o.is_object()) {
+        return None;
+    }
+    Some((objects, call.get("observations").cloned().unwrap_or(json!({}))))
+}
+
+#[test]
+fn corpus_through_the_cli_matches_native() {
+    let bin = env!("CARGO_BIN_EXE_host-runner");
+    let mut failures = Vec::new();
+    let mut ran = 0;
+    for case in corpus::load_cases().iter().filter(|c| !corpus::diverges(c, "cli")) {
+        let Some((objects, observations)) = preview_input(case) else {
+            failures.push(format!("{}: cannot be given to the CLI; list it in DIVERGENCES.yaml", case.name));
+            continue;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        // JSON documents are YAML documents.
+        let docs: Vec<String> = objects.iter().map(|o| serde_json::to_string(o).unwrap()).collect();
+        std::fs::write(dir.path().join("objects.yaml"), docs.join("\n---\n")).unwrap();
+        std::fs::write(dir.path().join("observations.yaml"), serde_json::to_string(&observations).unwrap()).unwrap();
+        let out_dir = dir.path().join("out");
+        let output = Command::new(bin)
+            .arg("preview")
+            .arg(dir.path().join("objects.yaml"))
+            .arg("--observations")
+            .arg(dir.path().join("observations.yaml"))
+            .args(["--output", "json", "--out"])
+            .arg(&out_dir)
+            .output()
+            .unwrap();
+        ran += 1;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let native_call = json!({"objects": objects, "observations": observations});
+        let native = policy_core::api::platform_preview(&serde_json::from_value(native_call).unwrap());
+        match (case.expect.outcome.as_str(), native) {
+            ("failure", policy_core::Answer::Failure { errors }) => {
+                if output.status.code() != Some(3) {
+                    failures.push(format!("{}: expected exit 3, got {:?}: {stderr}", case.name, output.status));
+                }
+                for e in &errors {
+                    if !stderr.contains(&format!("error[{}]: {}", e.code, e.message)) {
+                        failures.push(format!("{}: stderr lacks `{}`: {stderr}", case.name, e.code));
+                    }
+                }
+                if out_dir.exists() {
+                    failures.push(format!("{}: a refused input still wrote output", case.name));
+                }
+            }
+            ("success", policy_core::Answer::Success { decision }) => {
+                if !output.status.success() {
+                    failures.push(format!("{}: exit {:?}: {stderr}", case.name, output.status));
+                    continue;
+                }
+                let expected = render::render(&decision, OutputFormat::Json);
+                if String::from_utf8_lossy(&output.stdout) != expected {
+                    failures.push(format!("{}: CLI JSON differs from native", case.name));
+                }
+                for license in &decision.licenses {
+                    let base = out_dir.join(&license.license.namespace).join(&license.license.name);
+                    for file in &license.files {
+                        let written = std::fs::read_to_string(base.join("output").join(&file.path)).unwrap_or_default();
+                        if written != file.content {
+                            failures.push(format!("{}: {} differs from native", case.name, file.path));
+                        }
+                    }
+                    let count = std::fs::read_dir(base.join("output")).map(|d| d.count()).unwrap_or(0);
+                    if count != license.files.len() {
+                        failures.push(format!("{}: {count} output files, expected {}", case.name, license.files.len()));
+                    }
+                    let status = std::fs::read_to_string(base.join("metadata/status.yaml")).unwrap_or_default();
+                    if status != license.status_yaml {
+                        failures.push(format!("{}: status.yaml differs from native", case.name));
+                    }
+                }
+                // A route case decides its one license exactly as the pipeline's route call does.
+                if case.operation == "foundry/license/route" {
+                    let route: Value =
+                        serde_json::from_str(&policy_core::call(&case.operation, &corpus::call_bytes(case))).unwrap();
+                    let via_preview = serde_json::to_value(&decision.licenses[0]).unwrap();
+                    if route["decision"] != via_preview {
+                        failures.push(format!("{}: preview and route decide differently", case.name));
+                    }
+                }
+            }
+            (want, _) => failures.push(format!("{}: native preview outcome differs from expected {want}", case.name)),
+        }
+    }
+    assert!(ran >= 25, "only {ran} cases ran through the CLI");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

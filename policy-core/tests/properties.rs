@@ -1,0 +1,75 @@
+//! Invariants of the routing decision over random valid inputs.
+
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+use proptest::prelude::*;
+use serde_json::Value;
+
+fn decide(call: &Value) -> (String, Value) {
+    let answer = policy_core::call("foundry/license/route", &serde_json::to_vec(call).unwrap());
+    let value: Value = serde_json::from_str(&answer).unwrap();
+    (answer, value)
+}
+
+fn own_instances(call: &Value) -> Vec<(String, bool)> {
+    call["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["spec"]["licenseRef"]["name"] == "guild")
+        .map(|i| {
+            let scheduled = i["metadata"].get("annotations").is_some();
+            (i["metadata"]["name"].as_str().unwrap().to_owned(), scheduled)
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn routing_invariants(call in corpus::generate::route_call()) {
+        let (answer, value) = decide(&call);
+        prop_assert_eq!(&value["outcome"], "success", "{}", answer);
+        let d = &value["decision"];
+        let own = own_instances(&call);
+        let routes: Vec<&Value> = d["manifests"].as_array().unwrap().iter().filter(|m| m["kind"] == "HTTPRoute").collect();
+
+        // Every instance of the license has exactly one route, and nothing else has one.
+        prop_assert_eq!(routes.len(), own.len());
+        for (name, _) in &own {
+            let n = routes.iter().filter(|r| r["metadata"]["name"] == format!("foundry-id-{name}")).count();
+            prop_assert_eq!(n, 1, "instance {} has {} routes", name, n);
+        }
+
+        // At most one route reaches an instance Service, and it is the reported active instance's.
+        let active_routes: Vec<&&Value> = routes
+            .iter()
+            .filter(|r| r["spec"]["rules"][0]["backendRefs"][0]["name"].as_str().unwrap().starts_with("foundry-") &&
+                        r["spec"]["rules"][0]["backendRefs"][0]["name"] != "foundry-standby-page")
+            .collect();
+        prop_assert!(active_routes.len() <= 1);
+        let active = d["activeInstance"].as_str().unwrap();
+        match active_routes.first() {
+            Some(r) => {
+                prop_assert_eq!(&r["spec"]["rules"][0]["backendRefs"][0]["name"], &format!("foundry-{active}"));
+                prop_assert_eq!(&r["metadata"]["labels"]["foundry.platform/route-state"], "active");
+            }
+            None => prop_assert_eq!(active, ""),
+        }
+        prop_assert_eq!(&d["status"]["activeInstance"], active);
+
+        // The active instance is always eligible: it exists and is not scheduled for deletion.
+        if !active.is_empty() {
+            prop_assert!(own.iter().any(|(n, scheduled)| n == active && !scheduled));
+        }
+
+        // In force mode nothing is ever held back.
+        if call["license"]["spec"]["switchMode"] == "force" {
+            prop_assert!(d["status"]["pendingSince"].is_null());
+        }
+
+        // A second run gives identical bytes.
+        prop_assert_eq!(answer, decide(&call).0);
+    }
+}
