@@ -1,13 +1,19 @@
 //! The command line: flags, subcommands, and the mapping of every outcome to an exit code.
 
+use crate::cluster::{RECONCILE_LABEL, Recorded, Snapshot};
 use crate::engine::{Limits, PolicyEngine};
 use crate::error::{RunError, exit};
+use crate::kratix::{self, KratixDirs, KratixEnv, Run};
+use crate::kube_api::KubeCluster;
 use crate::preview::{self, PreviewOptions};
+use crate::probe::{HttpFetcher, NoFetch, ProbeSettings};
 use crate::render::OutputFormat;
 use clap::{Args, Parser, Subcommand};
 use policy_core::time::Timestamp;
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 /// Runs the Foundry VTT platform policy: previews routing decisions from files, and (in a cluster) runs the
 /// Kratix workflows of the FoundryLicense and FoundryInstance Promises.
@@ -59,6 +65,44 @@ impl EngineArgs {
 pub enum Command {
     /// Decide the routing of every license in YAML files, with no cluster.
     Preview(PreviewArgs),
+    /// Run the Kratix workflow the environment names (in a pipeline container), or offline from a snapshot.
+    Kratix(KratixArgs),
+}
+
+/// `kratix` flags.
+#[derive(Debug, Args)]
+pub struct KratixArgs {
+    /// Directory holding `object.yaml`.
+    #[arg(long, env = "KRATIX_INPUT_DIR", default_value = "/kratix/input", value_name = "DIR")]
+    pub input_dir: PathBuf,
+    /// Directory the output manifests are written to.
+    #[arg(long, env = "KRATIX_OUTPUT_DIR", default_value = "/kratix/output", value_name = "DIR")]
+    pub output_dir: PathBuf,
+    /// Directory `status.yaml` is written to.
+    #[arg(long, env = "KRATIX_METADATA_DIR", default_value = "/kratix/metadata", value_name = "DIR")]
+    pub metadata_dir: PathBuf,
+    /// Run without a cluster: read cluster objects from `--snapshot`, make no API calls and no probes, and print
+    /// the changes a live run would make.
+    #[arg(long, requires = "snapshot")]
+    pub offline: bool,
+    /// YAML file or directory of the cluster objects an offline run sees.
+    #[arg(long, value_name = "PATH", requires = "offline")]
+    pub snapshot: Option<PathBuf>,
+    /// Known player counts and `now` (as for `preview`); live runs probe only what this does not give.
+    #[arg(long, value_name = "FILE")]
+    pub observations: Option<PathBuf>,
+    /// Kubeconfig to use instead of the in-cluster service account.
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Timeout of each Kubernetes API call, in seconds (each call is retried up to 3 times).
+    #[arg(long, default_value_t = 10, value_name = "SECS")]
+    pub api_timeout: u64,
+    /// Timeout of the Foundry player probe, in seconds.
+    #[arg(long, default_value_t = 3, value_name = "SECS")]
+    pub probe_timeout: u64,
+    /// Connect player probes to HOST:PORT instead of the instance Service (the Host header is kept).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub connect_to: Option<String>,
 }
 
 /// `preview` flags.
@@ -118,6 +162,57 @@ fn run(cli: &Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<(), 
                 out_dir: args.out.clone(),
             };
             preview::run(&engine, &options, clock(), stdout, stderr).map(|_| ())
+        }
+        Command::Kratix(args) => run_kratix(cli, args, stdout, stderr),
+    }
+}
+
+fn run_kratix(cli: &Cli, args: &KratixArgs, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<(), RunError> {
+    let engine = cli.engine.load()?;
+    let env = KratixEnv::read(|k| std::env::var(k).ok());
+    let dirs = KratixDirs {
+        input: args.input_dir.clone(),
+        output: args.output_dir.clone(),
+        metadata: args.metadata_dir.clone(),
+    };
+    let observations = kratix::base_observations(args.observations.as_deref(), clock())?;
+    let report = |summary: &kratix::Summary, out: &mut dyn Write| {
+        for line in &summary.lines {
+            let _ = writeln!(out, "{line}");
+        }
+    };
+    if args.offline {
+        let snapshot_path =
+            args.snapshot.as_deref().ok_or_else(|| RunError::Usage("--offline needs --snapshot".into()))?;
+        let snapshot = Snapshot::from_path(snapshot_path)?;
+        let run = Run { engine: &engine, cluster: &snapshot, fetcher: &NoFetch, dirs, env, observations };
+        let result = run.execute(stderr);
+        for change in snapshot.recorded() {
+            let _ = writeln!(stderr, "offline: {}", describe_change(&change));
+        }
+        return result.map(|summary| report(&summary, stdout));
+    }
+    let rt = Arc::new(
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| RunError::Internal(format!("async runtime: {e}")))?,
+    );
+    let cluster = KubeCluster::connect(rt.clone(), args.kubeconfig.as_deref(), Duration::from_secs(args.api_timeout))?;
+    let settings =
+        ProbeSettings { timeout: Duration::from_secs(args.probe_timeout), connect_to: args.connect_to.clone() };
+    let fetcher = HttpFetcher::new(rt, settings);
+    let run = Run { engine: &engine, cluster: &cluster, fetcher: &fetcher, dirs, env, observations };
+    run.execute(stderr).map(|summary| report(&summary, stdout))
+}
+
+fn describe_change(change: &Recorded) -> String {
+    match change {
+        Recorded::Touch { namespace, name } => {
+            format!("would label FoundryLicense {namespace}/{name} with {RECONCILE_LABEL}=true (re-route)")
+        }
+        Recorded::Status { target, status } => {
+            format!("would merge into the status of {}/{}/{}: {status}", target.plural, target.namespace, target.name)
         }
     }
 }

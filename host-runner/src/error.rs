@@ -11,6 +11,7 @@
 //! | 4 | the policy module failed (trap, fuel or memory limit, malformed answer) |
 //! | 5 | the Kubernetes API or another service failed |
 
+use crate::cluster::ClusterError;
 use crate::engine::EngineError;
 use crate::load::LoadError;
 use policy_core::Diagnostic;
@@ -56,6 +57,9 @@ pub enum RunError {
     /// The policy module failed.
     #[error(transparent)]
     Policy(#[from] EngineError),
+    /// The Kubernetes API (or the offline snapshot) failed.
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
     /// Output could not be written.
     #[error("cannot write `{path}`: {reason}")]
     Output {
@@ -76,6 +80,8 @@ impl RunError {
             Self::Usage(_) => exit::USAGE,
             Self::Load(_) | Self::Invalid(_) => exit::INVALID_INPUT,
             Self::Policy(_) => exit::POLICY,
+            Self::Cluster(ClusterError::Snapshot(_)) => exit::INVALID_INPUT,
+            Self::Cluster(_) => exit::SERVICE,
             Self::Output { .. } | Self::Internal(_) => exit::INTERNAL,
         }
     }
@@ -87,6 +93,7 @@ impl RunError {
             Self::Load(e) => e.code(),
             Self::Invalid(_) => "InvalidInput",
             Self::Policy(e) => e.code(),
+            Self::Cluster(e) => e.code(),
             Self::Output { .. } => "OutputUnwritable",
             Self::Internal(_) => "Internal",
         }
@@ -129,6 +136,7 @@ impl RunError {
                     _ => "check the module given with --module, or report a bug if it is the embedded one",
                 }
             ),
+            Self::Cluster(e) => format!("error[{}]: {e}\n  help: {}\n", e.code(), e.help()),
             other => format!("error[{}]: {other}\n", other.code()),
         }
     }

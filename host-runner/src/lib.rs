@@ -7,15 +7,22 @@
 //! - [`engine`]: the wasmtime host of the OPA-ABI module (limits, traps);
 //! - [`load`]: reading Kubernetes objects from YAML, with limits;
 //! - [`preview`]: the `preview` command;
+//! - [`kratix`]: the Kratix pipeline runtime (`kratix` command) and its workflows;
+//! - [`cluster`]: what the workflows need from a cluster, and the offline snapshot; [`kube_api`]: the live one;
+//! - [`probe`]: fetching Foundry's status endpoint;
 //! - [`render`]: tables, JSON and YAML output;
 //! - [`output`]: all-or-nothing file writing;
 //! - [`cli`]: flags and exit codes; [`error`]: errors and their exit codes.
 
 pub mod cli;
+pub mod cluster;
 pub mod engine;
 mod engine_config;
 pub mod error;
+pub mod kratix;
+pub mod kube_api;
 pub mod load;
 pub mod output;
 pub mod preview;
+pub mod probe;
 pub mod render;

@@ -9,8 +9,13 @@
 
 use crate::decision::{self, RouteDecision};
 use crate::error::{Diagnostic, InputError};
+#[cfg(doc)]
+use crate::foundry::{StatusFetch, StatusReading};
+#[cfg(doc)]
+use crate::instance::{InstanceCall, InstanceDecision};
 use crate::preview::{self, PreviewCall, PreviewDecision};
 use crate::routing::RouteCall;
+use crate::{foundry, instance};
 use serde::{Deserialize, Serialize};
 
 /// Largest call accepted, in bytes. Hosts enforce their own (lower) limits first; this one holds in every host.
@@ -24,17 +29,32 @@ pub enum Operation {
     LicenseRoute,
     /// Route every license in a set of objects: [`PreviewCall`] → [`PreviewDecision`].
     PlatformPreview,
+    /// Configure an instance: [`InstanceCall`] → [`InstanceDecision`].
+    InstanceConfigure,
+    /// Delete an instance: [`InstanceCall`] → [`InstanceDecision`].
+    InstanceDelete,
+    /// Read an instance's `/api/status` answer: [`StatusFetch`] → [`StatusReading`].
+    InstanceObserve,
 }
 
 impl Operation {
     /// Every operation, in entrypoint-id order.
-    pub const ALL: [Operation; 2] = [Operation::LicenseRoute, Operation::PlatformPreview];
+    pub const ALL: [Operation; 5] = [
+        Operation::LicenseRoute,
+        Operation::PlatformPreview,
+        Operation::InstanceConfigure,
+        Operation::InstanceDelete,
+        Operation::InstanceObserve,
+    ];
 
     /// The operation's name (`foundry/license/route`, ...).
     pub fn name(self) -> &'static str {
         match self {
             Self::LicenseRoute => "foundry/license/route",
             Self::PlatformPreview => "foundry/platform/preview",
+            Self::InstanceConfigure => "foundry/instance/configure",
+            Self::InstanceDelete => "foundry/instance/delete",
+            Self::InstanceObserve => "foundry/instance/observe",
         }
     }
 
@@ -80,20 +100,22 @@ impl<T> Answer<T> {
     }
 }
 
-/// Routes one license (typed form).
-pub fn license_route(call: &RouteCall) -> Answer<RouteDecision> {
-    match decision::route(call) {
+/// Wraps a typed operation's result as an answer.
+pub fn answer<T>(result: Result<T, Vec<InputError>>) -> Answer<T> {
+    match result {
         Ok(decision) => Answer::Success { decision },
         Err(errors) => Answer::failure(&errors),
     }
 }
 
+/// Routes one license (typed form).
+pub fn license_route(call: &RouteCall) -> Answer<RouteDecision> {
+    answer(decision::route(call))
+}
+
 /// Routes every license in a set of objects (typed form).
 pub fn platform_preview(call: &PreviewCall) -> Answer<PreviewDecision> {
-    match preview::preview(call) {
-        Ok(decision) => Answer::Success { decision },
-        Err(errors) => Answer::failure(&errors),
-    }
+    answer(preview::preview(call))
 }
 
 /// Runs operation `op` on a JSON call and returns the JSON answer. Never panics; every refusal is an answer.
@@ -118,14 +140,23 @@ pub fn call_op(op: Operation, input: &[u8]) -> String {
 /// Runs a known operation and appends the JSON answer to `out` (hosts that frame the answer avoid a copy).
 pub fn call_op_into(op: Operation, input: &[u8], out: &mut Vec<u8>) {
     match op {
-        Operation::LicenseRoute => match parse::<RouteCall>(input) {
-            Ok(call) => write_json(&license_route(&call), out),
-            Err(e) => write_json(&Answer::<()>::failure(&[e]), out),
-        },
-        Operation::PlatformPreview => match parse::<PreviewCall>(input) {
-            Ok(call) => write_json(&platform_preview(&call), out),
-            Err(e) => write_json(&Answer::<()>::failure(&[e]), out),
-        },
+        Operation::LicenseRoute => run(input, out, decision::route),
+        Operation::PlatformPreview => run(input, out, preview::preview),
+        Operation::InstanceConfigure => run(input, out, instance::configure),
+        Operation::InstanceDelete => run(input, out, instance::delete),
+        Operation::InstanceObserve => run(input, out, |fetch| foundry::interpret(fetch).map_err(|e| vec![e])),
+    }
+}
+
+/// Parses the call, decides, and writes the answer.
+fn run<C, D>(input: &[u8], out: &mut Vec<u8>, decide: impl Fn(&C) -> Result<D, Vec<InputError>>)
+where
+    C: serde::de::DeserializeOwned,
+    D: Serialize,
+{
+    match parse::<C>(input) {
+        Ok(call) => write_json(&answer(decide(&call)), out),
+        Err(e) => write_json(&Answer::<()>::failure(&[e]), out),
     }
 }
 

@@ -10,6 +10,7 @@
 //! - [`model`]: the `FoundryLicense` / `FoundryInstance` API types;
 //! - [`routing`]: the routing rules of a license;
 //! - [`preview`]: every license of a set of objects at once;
+//! - [`instance`]: the instance workflows; [`foundry`]: reading Foundry's status endpoint;
 //! - [`manifests`]: the Kubernetes objects a decision becomes;
 //! - [`status`]: the license status a decision writes;
 //! - [`error`]: error codes.
@@ -17,6 +18,8 @@
 pub mod api;
 pub mod decision;
 pub mod error;
+pub mod foundry;
+pub mod instance;
 pub mod manifests;
 pub mod model;
 pub mod names;

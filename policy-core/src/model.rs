@@ -44,6 +44,10 @@ pub struct ObjectMeta {
     /// Spec generation, set by the API server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub generation: Option<i64>,
+    /// Set by the API server when the object is being deleted (its finalizers, such as Kratix's delete
+    /// workflow, still run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_timestamp: Option<String>,
 }
 
 impl ObjectMeta {
@@ -80,6 +84,7 @@ pub struct LicenseSpec {
     pub license_secret_ref: SecretKeyRef,
     /// The instance that should be active. Empty or absent asks for no active instance.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$"), length(max = 55)))]
     pub active_instance_name: Option<String>,
     /// What a switch does when players are connected to the active instance: `block` (default) waits for them
     /// to leave; `force` switches at once.
@@ -87,6 +92,7 @@ pub struct LicenseSpec {
     pub switch_mode: SwitchMode,
     /// With `block`, a switch that has waited this long proceeds anyway (Go duration such as `30m` or `2h`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = r"^([0-9]+(h|m|s))+$"), length(max = 32)))]
     pub switch_grace_period: Option<String>,
     /// Where routes attach and how instances are named in DNS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -130,6 +136,13 @@ pub struct GatewaySpec {
     pub parent_ref: Option<ParentRef>,
     /// Instances are reachable at `<instance>.<baseDomain>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"),
+            length(max = 197)
+        )
+    )]
     pub base_domain: Option<String>,
     /// DNS targets for every instance hostname: IP addresses (A/AAAA records) or one hostname (CNAME). Empty
     /// means no DNSEndpoint is written.
@@ -168,6 +181,7 @@ pub struct StandbySpec {
     pub namespace: String,
     /// Service port.
     #[serde(default = "default_standby_port")]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1)))]
     pub port: u16,
 }
 
@@ -226,6 +240,7 @@ pub struct InstanceSpec {
     pub proxy_ssl: Option<bool>,
     /// The port players connect to through the Gateway.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1)))]
     pub proxy_port: Option<u16>,
     /// The Secret that holds the Foundry admin key (key `adminPassword`).
     #[serde(default, skip_serializing_if = "Option::is_none")]

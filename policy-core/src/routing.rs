@@ -6,7 +6,7 @@
 //!
 //! The rules, in order:
 //! 1. The license's instances are the `FoundryInstance`s in its namespace whose `spec.licenseRef.name` names it,
-//!    in name order. Others are ignored (not even validated).
+//!    in name order, except those being deleted. Others are ignored (not even validated).
 //! 2. desired = `spec.activeInstanceName`; current = `status.activeInstance` (either may be empty).
 //! 3. An instance is eligible if it belongs to the license and is not scheduled for deletion. An empty desired
 //!    asks for no active instance. An ineligible desired yields a warning, and the target falls back to current if
@@ -762,6 +762,11 @@ fn collect_members(call: &RouteCall, namespace: &str, license: &str) -> Result<V
         };
         if let Err(e) = check_identity(&view.kind, &view.api_version, &view.metadata, &object, INSTANCE_KIND) {
             errors.push(e);
+            continue;
+        }
+        // An instance being deleted is gone for routing: its route disappears on this run, and if it was active
+        // the license is freed, while its delete workflow still runs.
+        if view.metadata.deletion_timestamp.is_some() {
             continue;
         }
         let name = view.metadata.name;

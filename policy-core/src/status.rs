@@ -61,6 +61,8 @@ pub(crate) fn license_status(r: &Routing) -> Value {
         "pendingSince": r.pending.as_ref().map(|p| p.since.to_string()),
         "conditions": conditions,
         "message": message,
+        // A failed run publishes why here; a good run clears it.
+        "inputErrors": [],
     })
 }
 

@@ -23,7 +23,11 @@ fn corpus_passes_natively() {
 fn every_divergence_names_a_real_case() {
     let names: Vec<String> = corpus::load_cases().into_iter().map(|c| c.name).collect();
     for d in corpus::divergences() {
-        assert!(names.contains(&d.case), "DIVERGENCES.yaml names unknown case {}", d.case);
+        let known = match d.case.strip_suffix('*') {
+            Some(prefix) => names.iter().any(|n| n.starts_with(prefix)),
+            None => names.contains(&d.case),
+        };
+        assert!(known, "DIVERGENCES.yaml names unknown case {}", d.case);
         assert!(!d.reason.trim().is_empty(), "divergence of {} has no reason", d.case);
     }
 }

@@ -97,6 +97,15 @@ pub struct Expect {
     /// A partial status the status must contain.
     #[serde(default)]
     pub status: Option<Value>,
+    /// Instance workflows: the license to re-route, as `namespace/name` (null for none).
+    #[serde(default, deserialize_with = "present")]
+    pub reroute: Option<Value>,
+    /// Status reading: a partial player observation it must contain.
+    #[serde(default)]
+    pub observation: Option<Value>,
+    /// Status reading: a partial reading (world, system, version) it must contain.
+    #[serde(default)]
+    pub reading: Option<Value>,
     /// Preview only: per license (in order), the same expectations.
     #[serde(default)]
     pub licenses: Option<Vec<Expect>>,
@@ -168,9 +177,15 @@ pub fn divergences() -> Vec<Divergence> {
         .unwrap_or_default()
 }
 
-/// Whether `runner` is listed as unable to run `case`.
+/// Whether `runner` is listed as unable to run `case` (a listed case ending in `/*` covers a whole area).
 pub fn diverges(case: &Case, runner: &str) -> bool {
-    divergences().iter().any(|d| d.case == case.name && d.runner == runner)
+    divergences().iter().any(|d| {
+        d.runner == runner
+            && match d.case.strip_suffix('*') {
+                Some(prefix) => case.name.starts_with(prefix),
+                None => d.case == case.name,
+            }
+    })
 }
 
 /// The call as JSON bytes.
@@ -237,6 +252,25 @@ pub fn check(case: &Case, answer: &Value) -> Result<(), Vec<String>> {
         }
     } else {
         check_route(&case.expect, &decision, &mut problems, "");
+    }
+    if let Some(want) = &case.expect.reroute {
+        let got = match decision.get("reroute") {
+            Some(r) if !r.is_null() => Value::String(format!("{}/{}", str_of(r, "namespace"), str_of(r, "name"))),
+            _ => Value::Null,
+        };
+        if *want != got {
+            problems.push(format!("reroute: expected {want}, got {got}"));
+        }
+    }
+    if let Some(partial) = &case.expect.observation
+        && !decision.get("observation").is_some_and(|o| contains(o, partial))
+    {
+        problems.push(format!("observation {} does not contain {partial}", decision["observation"]));
+    }
+    if let Some(partial) = &case.expect.reading
+        && !contains(&decision, partial)
+    {
+        problems.push(format!("reading {decision} does not contain {partial}"));
     }
     if problems.is_empty() { Ok(()) } else { Err(problems) }
 }

@@ -2,7 +2,8 @@
 //!
 //! - `cargo xtask preview`    runs `host-runner preview` on the example platform (no cluster needed);
 //! - `cargo xtask test`       installs what the tests need, then runs every check and test;
-//! - `cargo xtask build-wasm` builds the policy module (OPA ABI) into `target/policy/policy.wasm`.
+//! - `cargo xtask build-wasm` builds the policy module (OPA ABI) into `target/policy/policy.wasm`;
+//! - `cargo xtask promises`   regenerates `promises/*/promise.yaml` from the Rust types (`--check`: fail on drift).
 //!
 //! Tasks print each command before running it and stop at the first failure.
 
@@ -13,6 +14,7 @@ use std::process::{Command, ExitCode};
 
 #[path = "../../policy-wasm/postlink.rs"]
 mod postlink;
+mod promises;
 
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
@@ -23,8 +25,9 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("build-wasm") => build_wasm().map(|path| println!("{}", path.display())),
         Some("lint") => lint(),
+        Some("promises") => promises::run(&root(), args.get(1).is_some_and(|a| a == "--check")),
         _ => {
-            eprintln!("usage: cargo xtask <preview [ARGS...] | test | lint | build-wasm>");
+            eprintln!("usage: cargo xtask <preview [ARGS...] | test | lint | build-wasm | promises [--check]>");
             return ExitCode::from(2);
         }
     };
@@ -98,6 +101,8 @@ fn preview(extra: &[String]) -> Result {
 fn lint() -> Result {
     ensure_wasm_target()?;
     run(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    println!("+ promises --check");
+    promises::run(&root(), true)?;
     run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
     // The OPA ABI glue only compiles for wasm32: lint it there too.
     run(cargo().args(["clippy", "--package", "policy-wasm", "--target", WASM_TARGET, "--", "-D", "warnings"]))
