@@ -1,5 +1,6 @@
 //! The command line: flags, subcommands, and the mapping of every outcome to an exit code.
 
+use crate::catalog;
 use crate::cluster::{RECONCILE_LABEL, Recorded, Snapshot};
 use crate::engine::{Limits, PolicyEngine};
 use crate::error::{RunError, exit};
@@ -10,6 +11,7 @@ use crate::probe::{HttpFetcher, NoFetch, ProbeSettings};
 use crate::render::OutputFormat;
 use clap::{Args, Parser, Subcommand};
 use policy_core::time::Timestamp;
+use policy_core::versions::CatalogListing;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -67,6 +69,8 @@ pub enum Command {
     Preview(PreviewArgs),
     /// Run the Kratix workflow the environment names (in a pipeline container), or offline from a snapshot.
     Kratix(KratixArgs),
+    /// List the Foundry release catalog: every release, and what `latest` and each channel resolve to.
+    Catalog(CatalogArgs),
 }
 
 /// `kratix` flags.
@@ -103,6 +107,10 @@ pub struct KratixArgs {
     /// Connect player probes to HOST:PORT instead of the instance Service (the Host header is kept).
     #[arg(long, value_name = "HOST:PORT")]
     pub connect_to: Option<String>,
+    /// A release catalog (YAML or JSON) that replaces or extends the shipped one. Without it, the file named by
+    /// `FOUNDRY_RELEASE_CATALOG` is used when it exists.
+    #[arg(long, value_name = "FILE")]
+    pub catalog: Option<PathBuf>,
 }
 
 /// `preview` flags.
@@ -117,9 +125,24 @@ pub struct PreviewArgs {
     /// Output format.
     #[arg(long, short, value_enum, default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,
-    /// Also write, per license, `<DIR>/<namespace>/<license>/{output,metadata}` as the Kratix pipeline would.
+    /// Also write, per license and instance, `<DIR>/<namespace>/<plural>/<name>/{output,metadata}` as their Kratix
+    /// workflows would.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// A release catalog (YAML or JSON) that replaces or extends the shipped one.
+    #[arg(long, value_name = "FILE")]
+    pub catalog: Option<PathBuf>,
+}
+
+/// `catalog` flags.
+#[derive(Debug, Args)]
+pub struct CatalogArgs {
+    /// A release catalog (YAML or JSON) that replaces or extends the shipped one.
+    #[arg(long, value_name = "FILE")]
+    pub catalog: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
 }
 
 /// The current time, as the policy wants it.
@@ -160,10 +183,29 @@ fn run(cli: &Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<(), 
                 observations: args.observations.clone(),
                 output: args.output,
                 out_dir: args.out.clone(),
+                catalog: catalog::read(args.catalog.as_deref(), None)?,
             };
             preview::run(&engine, &options, clock(), stdout, stderr).map(|_| ())
         }
         Command::Kratix(args) => run_kratix(cli, args, stdout, stderr),
+        Command::Catalog(args) => {
+            let engine = cli.engine.load()?;
+            let call = serde_json::json!({"catalog": catalog::read(args.catalog.as_deref(), None)?});
+            let answer = engine.evaluate(policy_core::Operation::CatalogList.name(), &serde_json::to_vec(&call)?)?;
+            let answer: policy_core::Answer<CatalogListing> = serde_json::from_slice(&answer)
+                .map_err(|e| crate::engine::EngineError::MalformedAnswer(format!("not a catalog listing: {e}")))?;
+            let listing = answer.into_result().map_err(|d| {
+                RunError::Invalid(
+                    d.into_iter()
+                        .map(|diagnostic| crate::error::Located { diagnostic, source: args.catalog.clone() })
+                        .collect(),
+                )
+            })?;
+            let text = crate::render::catalog(&listing, args.output);
+            stdout
+                .write_all(text.as_bytes())
+                .map_err(|e| RunError::Output { path: "<stdout>".into(), reason: e.to_string() })
+        }
     }
 }
 
@@ -176,6 +218,7 @@ fn run_kratix(cli: &Cli, args: &KratixArgs, stdout: &mut dyn Write, stderr: &mut
         metadata: args.metadata_dir.clone(),
     };
     let observations = kratix::base_observations(args.observations.as_deref(), clock())?;
+    let catalog = catalog::read(args.catalog.as_deref(), std::env::var_os(catalog::CATALOG_ENV).map(PathBuf::from))?;
     let report = |summary: &kratix::Summary, out: &mut dyn Write| {
         for line in &summary.lines {
             let _ = writeln!(out, "{line}");
@@ -185,7 +228,7 @@ fn run_kratix(cli: &Cli, args: &KratixArgs, stdout: &mut dyn Write, stderr: &mut
         let snapshot_path =
             args.snapshot.as_deref().ok_or_else(|| RunError::Usage("--offline needs --snapshot".into()))?;
         let snapshot = Snapshot::from_path(snapshot_path)?;
-        let run = Run { engine: &engine, cluster: &snapshot, fetcher: &NoFetch, dirs, env, observations };
+        let run = Run { engine: &engine, cluster: &snapshot, fetcher: &NoFetch, dirs, env, observations, catalog };
         let result = run.execute(stderr);
         for change in snapshot.recorded() {
             let _ = writeln!(stderr, "offline: {}", describe_change(&change));
@@ -202,7 +245,7 @@ fn run_kratix(cli: &Cli, args: &KratixArgs, stdout: &mut dyn Write, stderr: &mut
     let settings =
         ProbeSettings { timeout: Duration::from_secs(args.probe_timeout), connect_to: args.connect_to.clone() };
     let fetcher = HttpFetcher::new(rt, settings);
-    let run = Run { engine: &engine, cluster: &cluster, fetcher: &fetcher, dirs, env, observations };
+    let run = Run { engine: &engine, cluster: &cluster, fetcher: &fetcher, dirs, env, observations, catalog };
     run.execute(stderr).map(|summary| report(&summary, stdout))
 }
 

@@ -120,6 +120,8 @@ pub struct Run<'a> {
     pub env: KratixEnv,
     /// The observations to start from (`now` and any known player counts).
     pub observations: Value,
+    /// The operator's release catalog (`null`: the shipped one).
+    pub catalog: Value,
 }
 
 impl std::fmt::Debug for Run<'_> {
@@ -217,7 +219,18 @@ impl Run<'_> {
             "" => None,
             name => self.cluster.get_license(&namespace, name)?,
         };
-        let call = json!({"instance": instance, "license": license, "observations": self.observations});
+        // Admission, copies and shares look at the license's other instances; a deletion needs none of that.
+        let instances = match op {
+            Operation::InstanceConfigure => self.cluster.list_instances(&namespace)?,
+            _ => Vec::new(),
+        };
+        let call = json!({
+            "instance": instance,
+            "license": license,
+            "instances": instances,
+            "observations": self.observations,
+            "catalog": self.catalog,
+        });
         let decision: InstanceDecision = self.decide(op, &call)?;
         if op == Operation::InstanceDelete {
             // Kratix ignores the output of delete workflows; only the status is written.

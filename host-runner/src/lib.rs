@@ -14,6 +14,7 @@
 //! - [`output`]: all-or-nothing file writing;
 //! - [`cli`]: flags and exit codes; [`error`]: errors and their exit codes.
 
+pub mod catalog;
 pub mod cli;
 pub mod cluster;
 pub mod engine;

@@ -25,8 +25,10 @@ pub struct PreviewOptions {
     pub observations: Option<PathBuf>,
     /// Output format.
     pub output: OutputFormat,
-    /// Where to write each license's Kratix output.
+    /// Where to write each license's and instance's Kratix output.
     pub out_dir: Option<PathBuf>,
+    /// The operator's release catalog (`null`: the shipped one).
+    pub catalog: Value,
 }
 
 /// Runs the preview; prints the result to `stdout` and notes to `stderr`.
@@ -39,7 +41,7 @@ pub fn run(
 ) -> Result<PreviewDecision, RunError> {
     let objects = load::load_paths(&options.paths)?;
     let observations = read_observations(options.observations.as_deref(), clock)?;
-    let decision = decide(engine, &objects, observations, options.observations.as_deref())?;
+    let decision = decide(engine, &objects, observations, &options.catalog, options.observations.as_deref())?;
     for note in &decision.notes {
         let source = source_of(&objects, &note.object.kind, &note.object.namespace, &note.object.name);
         let at = source.map(|s| format!(" (in `{}`)", s.display())).unwrap_or_default();
@@ -59,11 +61,13 @@ pub fn decide(
     engine: &PolicyEngine,
     objects: &[Loaded],
     observations: Value,
+    catalog: &Value,
     observations_file: Option<&Path>,
 ) -> Result<PreviewDecision, RunError> {
     let call = json!({
         "objects": objects.iter().map(|o| &o.value).collect::<Vec<_>>(),
         "observations": observations,
+        "catalog": catalog,
     });
     let input = serde_json::to_vec(&call).map_err(|e| RunError::Internal(e.to_string()))?;
     let answer = engine.evaluate(policy_core::Operation::PlatformPreview.name(), &input)?;
@@ -123,19 +127,21 @@ fn source_of<'a>(objects: &'a [Loaded], kind: &str, namespace: &str, name: &str)
         .map(|o| o.source.as_path())
 }
 
-/// Writes `<dir>/<namespace>/<license>/output/*` and `.../metadata/status.yaml` for every license.
+/// Writes, per license and per instance, `<dir>/<namespace>/<plural>/<name>/output/*` and `.../metadata/status.yaml`,
+/// as the Kratix workflows of each would.
 pub fn write_out_dir(dir: &Path, decision: &PreviewDecision) -> Result<(), RunError> {
-    for d in &decision.licenses {
-        let base = dir.join(&d.license.namespace).join(&d.license.name);
-        let files: Vec<PlannedFile> = d
-            .files
+    let licenses = decision.licenses.iter().map(|d| ("foundrylicenses", &d.license, &d.files, &d.status_yaml));
+    let instances = decision.instances.iter().map(|d| ("foundryinstances", &d.instance, &d.files, &d.status_yaml));
+    for (plural, object, files, status_yaml) in licenses.chain(instances) {
+        let base = dir.join(&object.namespace).join(plural).join(&object.name);
+        let files: Vec<PlannedFile> = files
             .iter()
             .map(|f| PlannedFile { path: f.path.clone(), content: f.content.clone().into_bytes() })
             .collect();
         output::replace_dir_contents(&base.join("output"), &files)?;
         output::replace_dir_contents(
             &base.join("metadata"),
-            &[PlannedFile { path: STATUS_FILE.into(), content: d.status_yaml.clone().into_bytes() }],
+            &[PlannedFile { path: STATUS_FILE.into(), content: status_yaml.clone().into_bytes() }],
         )?;
     }
     Ok(())

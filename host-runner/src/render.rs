@@ -1,6 +1,8 @@
 //! How decisions are shown: a table for people, JSON and YAML for programs.
 
+use policy_core::instance::InstanceDecision;
 use policy_core::preview::PreviewDecision;
+use policy_core::versions::CatalogListing;
 use policy_core::{RouteDecision, yaml};
 use serde_json::{Value, json};
 
@@ -28,11 +30,29 @@ pub fn render(decision: &PreviewDecision, format: OutputFormat) -> String {
     }
 }
 
-/// The machine-readable document: `{"licenses": [...], "notes": [...]}`.
+/// The machine-readable document: `{"licenses": [...], "instances": [...], "notes": [...]}`.
 pub fn document(decision: &PreviewDecision) -> Value {
     json!({
         "licenses": decision.licenses.iter().map(license_document).collect::<Vec<_>>(),
+        "instances": decision.instances.iter().map(instance_document).collect::<Vec<_>>(),
         "notes": decision.notes,
+    })
+}
+
+fn instance_document(d: &InstanceDecision) -> Value {
+    let field = |k: &str| d.status.get(k).cloned().unwrap_or(Value::Null);
+    json!({
+        "namespace": d.instance.namespace,
+        "name": d.instance.name,
+        "license": field("license"),
+        "admitted": field("admitted"),
+        "foundryVersion": field("foundryVersion"),
+        "image": field("image"),
+        "storage": field("storage"),
+        "volumes": field("volumes"),
+        "warnings": d.warnings,
+        "status": d.status,
+        "manifests": d.manifests,
     })
 }
 
@@ -97,11 +117,47 @@ pub fn table(decision: &PreviewDecision) -> String {
             }
         }
     }
+    if !decision.instances.is_empty() {
+        out.push('\n');
+        out.push_str(&instance_table(&decision.instances));
+    }
     out
 }
 
-fn columns(rows: &[[String; 5]]) -> String {
-    let mut widths = [0usize; 5];
+/// One row per instance workload: version, storage, volume modes, and its state.
+fn instance_table(instances: &[InstanceDecision]) -> String {
+    let mut rows = vec![["WORKLOAD", "FOUNDRY", "STORAGE", "WORLDS", "MODULES", "STATE"].map(str::to_owned)];
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or("-").to_owned();
+    for d in instances {
+        let s = &d.status;
+        let volume = |kind: &str| text(s.get("volumes").and_then(|v| v.get(kind)).and_then(|v| v.get("mode")));
+        let state = s
+            .get("conditions")
+            .and_then(|c| c.get(0))
+            .and_then(|c| c.get("reason"))
+            .and_then(Value::as_str)
+            .unwrap_or("-")
+            .to_owned();
+        rows.push([
+            format!("{}/{}", d.instance.namespace, d.instance.name),
+            text(s.get("foundryVersion")),
+            text(s.get("storage").and_then(|st| st.get("location"))),
+            volume("worlds"),
+            volume("modules"),
+            state,
+        ]);
+    }
+    let mut out = columns(&rows);
+    for d in instances {
+        for w in &d.warnings {
+            out.push_str(&format!("  {}: {}: {}\n", d.instance.name, w.code, w.message));
+        }
+    }
+    out
+}
+
+fn columns<const N: usize>(rows: &[[String; N]]) -> String {
+    let mut widths = [0usize; N];
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
@@ -121,4 +177,31 @@ fn columns(rows: &[[String; 5]]) -> String {
         out.push('\n');
     }
     out
+}
+
+/// The release catalog: a table of releases, or the listing as JSON/YAML.
+pub fn catalog(listing: &CatalogListing, format: OutputFormat) -> String {
+    let doc = serde_json::to_value(listing).unwrap_or_default();
+    match format {
+        OutputFormat::Json => {
+            let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+            text.push('\n');
+            text
+        }
+        OutputFormat::Yaml => yaml::to_yaml(&doc),
+        OutputFormat::Table => {
+            let mut out =
+                format!("IMAGE {}\nlatest -> {}\n", listing.image, listing.latest.as_deref().unwrap_or("(none)"));
+            for (channel, release) in &listing.channels {
+                out.push_str(&format!("{channel} -> {release}\n"));
+            }
+            let mut rows = vec![["RELEASE".to_owned(), "CHANNEL".to_owned()]];
+            for (version, channel) in &listing.releases {
+                let channel = serde_json::to_value(channel).ok().and_then(|c| c.as_str().map(str::to_owned));
+                rows.push([version.clone(), channel.unwrap_or_default()]);
+            }
+            out.push_str(&columns(&rows));
+            out
+        }
+    }
 }

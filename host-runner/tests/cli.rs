@@ -48,13 +48,13 @@ fn example_platform_json_has_the_documented_shape() {
 fn out_dir_has_the_kratix_layout_and_reruns_replace_it() {
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().to_str().unwrap();
-    let stale = dir.path().join("tabletop/dungeons-guild/output/httproute-old-instance.yaml");
+    let stale = dir.path().join("tabletop/foundrylicenses/dungeons-guild/output/httproute-old-instance.yaml");
     std::fs::create_dir_all(stale.parent().unwrap()).unwrap();
     std::fs::write(&stale, "left by an earlier run").unwrap();
     let first = run(&[&EXAMPLE[..], &["--out", out_dir]].concat());
     assert_eq!(first.status.code(), Some(0));
     assert!(!stale.exists(), "a rerun replaces what an earlier run left");
-    let base = dir.path().join("tabletop/dungeons-guild");
+    let base = dir.path().join("tabletop/foundrylicenses/dungeons-guild");
     let mut files: Vec<String> = std::fs::read_dir(base.join("output"))
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -67,13 +67,35 @@ fn out_dir_has_the_kratix_layout_and_reruns_replace_it() {
         std::fs::read_to_string(base.join("output/httproute-campaign-alpha.yaml")).unwrap()
     );
 
+    let beta = dir.path().join("tabletop/foundryinstances/campaign-beta");
+    let mut workload: Vec<String> = std::fs::read_dir(beta.join("output"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    workload.sort();
+    insta::assert_yaml_snapshot!("example_workload_files", workload);
+    insta::assert_snapshot!(
+        "example_deployment",
+        std::fs::read_to_string(beta.join("output/deployment.yaml")).unwrap()
+    );
+    insta::assert_snapshot!(
+        "example_copy_job",
+        std::fs::read_to_string(beta.join("output/copy-worlds-job.yaml")).unwrap()
+    );
+    insta::assert_snapshot!(
+        "example_instance_status",
+        std::fs::read_to_string(beta.join("metadata/status.yaml")).unwrap()
+    );
+    let refused = dir.path().join("tabletop/foundryinstances/overflow/output");
+    assert_eq!(std::fs::read_dir(&refused).unwrap().count(), 0, "a refused instance gets no workload");
+
     // Same input, same bytes.
     let again = tempfile::tempdir().unwrap();
     let second = run(&[&EXAMPLE[..], &["--out", again.path().to_str().unwrap()]].concat());
     assert_eq!(first.stdout, second.stdout);
     for f in &files {
         let a = std::fs::read(base.join("output").join(f)).unwrap();
-        let b = std::fs::read(again.path().join("tabletop/dungeons-guild/output").join(f)).unwrap();
+        let b = std::fs::read(again.path().join("tabletop/foundrylicenses/dungeons-guild/output").join(f)).unwrap();
         assert_eq!(a, b, "{f} differs between runs");
     }
 }

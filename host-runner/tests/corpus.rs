@@ -59,12 +59,139 @@ fn preview_input(case: &corpus::Case) -> Option<(Vec<Value>, Value)> {
     Some((objects, call.get("observations").cloned().unwrap_or(json!({}))))
 }
 
+/// Writes `value` as a YAML file and returns its path.
+fn write_yaml(dir: &std::path::Path, name: &str, value: &Value) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, policy_core::yaml::to_yaml(value)).unwrap();
+    path
+}
+
+/// Runs an instance workflow case through `host-runner kratix --offline`, as the pipeline would run it, and
+/// compares the files it writes with what native `policy-core` decides.
+fn instance_case_through_kratix(case: &corpus::Case, failures: &mut Vec<String>) {
+    let call = &case.call;
+    let dir = tempfile::tempdir().unwrap();
+    for d in ["input", "output", "metadata"] {
+        std::fs::create_dir_all(dir.path().join(d)).unwrap();
+    }
+    write_yaml(&dir.path().join("input"), "object.yaml", &call["instance"]);
+    let mut snapshot: Vec<String> = Vec::new();
+    if call["license"].is_object() {
+        snapshot.push(policy_core::yaml::to_yaml(&call["license"]));
+    }
+    for i in call.get("instances").and_then(Value::as_array).into_iter().flatten() {
+        snapshot.push(policy_core::yaml::to_yaml(i));
+    }
+    std::fs::write(dir.path().join("snapshot.yaml"), snapshot.join("---\n")).unwrap();
+    let observations = write_yaml(dir.path(), "observations.yaml", call.get("observations").unwrap_or(&json!({})));
+    let action = if case.operation.ends_with("/delete") { "delete" } else { "configure" };
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_host-runner"));
+    cmd.args(["kratix", "--offline", "--snapshot"])
+        .arg(dir.path().join("snapshot.yaml"))
+        .arg("--observations")
+        .arg(&observations)
+        .env_clear()
+        .env("KRATIX_WORKFLOW_TYPE", "resource")
+        .env("KRATIX_WORKFLOW_ACTION", action)
+        .env("KRATIX_OBJECT_KIND", "FoundryInstance")
+        .env("KRATIX_INPUT_DIR", dir.path().join("input"))
+        .env("KRATIX_OUTPUT_DIR", dir.path().join("output"))
+        .env("KRATIX_METADATA_DIR", dir.path().join("metadata"));
+    if call.get("catalog").is_some_and(Value::is_object) {
+        cmd.arg("--catalog").arg(write_yaml(dir.path(), "catalog.yaml", &call["catalog"]));
+    }
+    let output = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let native: Value = serde_json::from_str(&policy_core::call(&case.operation, &corpus::call_bytes(case))).unwrap();
+    match native["outcome"].as_str() {
+        Some("failure") => {
+            if output.status.code() != Some(3) {
+                failures.push(format!("{}: expected exit 3, got {:?}: {stderr}", case.name, output.status));
+            }
+            for e in native["errors"].as_array().unwrap() {
+                if !stderr.contains(&format!("error[{}]", e["code"].as_str().unwrap())) {
+                    failures.push(format!("{}: stderr lacks {}: {stderr}", case.name, e["code"]));
+                }
+            }
+            if std::fs::read_dir(dir.path().join("output")).unwrap().count() != 0 {
+                failures.push(format!("{}: a refused input still wrote output", case.name));
+            }
+        }
+        _ => {
+            if !output.status.success() {
+                failures.push(format!("{}: exit {:?}: {stderr}", case.name, output.status));
+                return;
+            }
+            let decision = &native["decision"];
+            if action == "configure" {
+                let files = decision["files"].as_array().unwrap();
+                for f in files {
+                    let written = std::fs::read_to_string(dir.path().join("output").join(f["path"].as_str().unwrap()))
+                        .unwrap_or_default();
+                    if written != f["content"].as_str().unwrap() {
+                        failures.push(format!("{}: {} differs from native", case.name, f["path"]));
+                    }
+                }
+                if std::fs::read_dir(dir.path().join("output")).unwrap().count() != files.len() {
+                    failures.push(format!("{}: the output holds other files than native decides", case.name));
+                }
+            }
+            let status = std::fs::read_to_string(dir.path().join("metadata/status.yaml")).unwrap_or_default();
+            if status != decision["statusYaml"].as_str().unwrap() {
+                failures.push(format!("{}: status.yaml differs from native", case.name));
+            }
+            let touched = stderr.contains("would label FoundryLicense");
+            if touched != decision.get("reroute").is_some_and(Value::is_object) {
+                failures.push(format!("{}: re-route request differs from native: {stderr}", case.name));
+            }
+        }
+    }
+}
+
+/// Runs a catalog case through `host-runner catalog --output json`.
+fn catalog_case_through_cli(case: &corpus::Case, failures: &mut Vec<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_host-runner"));
+    cmd.args(["catalog", "--output", "json"]);
+    if case.call.get("catalog").is_some_and(Value::is_object) {
+        cmd.arg("--catalog").arg(write_yaml(dir.path(), "catalog.yaml", &case.call["catalog"]));
+    }
+    let output = cmd.output().unwrap();
+    let native: Value = serde_json::from_str(&policy_core::call(&case.operation, &corpus::call_bytes(case))).unwrap();
+    match native["outcome"].as_str() {
+        Some("failure") => {
+            if output.status.code() != Some(3) {
+                failures.push(format!("{}: expected exit 3, got {:?}", case.name, output.status));
+            }
+        }
+        _ => {
+            let printed: Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
+            if printed != native["decision"] {
+                failures.push(format!("{}: CLI catalog differs from native: {printed}", case.name));
+            }
+        }
+    }
+}
+
 #[test]
 fn corpus_through_the_cli_matches_native() {
     let bin = env!("CARGO_BIN_EXE_host-runner");
     let mut failures = Vec::new();
     let mut ran = 0;
     for case in corpus::load_cases().iter().filter(|c| !corpus::diverges(c, "cli")) {
+        match case.operation.as_str() {
+            "foundry/instance/configure" | "foundry/instance/delete" => {
+                instance_case_through_kratix(case, &mut failures);
+                ran += 1;
+                continue;
+            }
+            "foundry/catalog/list" => {
+                catalog_case_through_cli(case, &mut failures);
+                ran += 1;
+                continue;
+            }
+            _ => {}
+        }
         let Some((objects, observations)) = preview_input(case) else {
             failures.push(format!("{}: cannot be given to the CLI; list it in DIVERGENCES.yaml", case.name));
             continue;
@@ -111,21 +238,29 @@ fn corpus_through_the_cli_matches_native() {
                 if String::from_utf8_lossy(&output.stdout) != expected {
                     failures.push(format!("{}: CLI JSON differs from native", case.name));
                 }
-                for license in &decision.licenses {
-                    let base = out_dir.join(&license.license.namespace).join(&license.license.name);
-                    for file in &license.files {
+                let licenses =
+                    decision.licenses.iter().map(|d| ("foundrylicenses", &d.license, &d.files, &d.status_yaml));
+                let instances =
+                    decision.instances.iter().map(|d| ("foundryinstances", &d.instance, &d.files, &d.status_yaml));
+                for (plural, object, files, status_yaml) in licenses.chain(instances) {
+                    let base = out_dir.join(&object.namespace).join(plural).join(&object.name);
+                    for file in files {
                         let written = std::fs::read_to_string(base.join("output").join(&file.path)).unwrap_or_default();
                         if written != file.content {
-                            failures.push(format!("{}: {} differs from native", case.name, file.path));
+                            failures.push(format!("{}: {} of {object} differs from native", case.name, file.path));
                         }
                     }
                     let count = std::fs::read_dir(base.join("output")).map(|d| d.count()).unwrap_or(0);
-                    if count != license.files.len() {
-                        failures.push(format!("{}: {count} output files, expected {}", case.name, license.files.len()));
+                    if count != files.len() {
+                        failures.push(format!(
+                            "{}: {count} output files for {object}, expected {}",
+                            case.name,
+                            files.len()
+                        ));
                     }
                     let status = std::fs::read_to_string(base.join("metadata/status.yaml")).unwrap_or_default();
-                    if status != license.status_yaml {
-                        failures.push(format!("{}: status.yaml differs from native", case.name));
+                    if status != *status_yaml {
+                        failures.push(format!("{}: status.yaml of {object} differs from native", case.name));
                     }
                 }
                 // A route case decides its one license exactly as the pipeline's route call does.

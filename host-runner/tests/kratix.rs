@@ -248,19 +248,21 @@ fn instance_configure_reads_its_license_and_asks_it_to_reroute() {
         run(&pod, &kratix_env("FoundryInstance", "configure", "delta"), &live_args(&kubeconfig, &obs, "127.0.0.1:1"));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let requests = api.requests();
-    assert_eq!(requests.len(), 2, "{requests:#?}");
+    let calls: Vec<(&str, &str)> = requests.iter().map(|r| (r.method.as_str(), r.path.as_str())).collect();
     assert_eq!(
-        (requests[0].method.as_str(), requests[0].path.as_str()),
-        ("GET", "/apis/foundry.platform/v1alpha1/namespaces/tabletop/foundrylicenses/guild")
+        calls,
+        [
+            ("GET", "/apis/foundry.platform/v1alpha1/namespaces/tabletop/foundrylicenses/guild"),
+            ("GET", "/apis/foundry.platform/v1alpha1/namespaces/tabletop/foundryinstances"),
+            ("PATCH", "/apis/foundry.platform/v1alpha1/namespaces/tabletop/foundrylicenses/guild"),
+        ]
     );
-    assert_eq!(
-        (requests[1].method.as_str(), requests[1].path.as_str()),
-        ("PATCH", "/apis/foundry.platform/v1alpha1/namespaces/tabletop/foundrylicenses/guild")
-    );
-    assert_eq!(requests[1].headers["content-type"], "application/merge-patch+json");
-    assert_eq!(requests[1].json(), json!({"metadata": {"labels": {"kratix.io/manual-reconciliation": "true"}}}));
+    assert_eq!(requests[2].headers["content-type"], "application/merge-patch+json");
+    assert_eq!(requests[2].json(), json!({"metadata": {"labels": {"kratix.io/manual-reconciliation": "true"}}}));
+    assert_eq!(pod.output_files(), ["deployment.yaml", "pvc.yaml", "service.yaml"]);
     let status = pod.status().unwrap();
     assert_eq!(status["license"], "guild");
+    assert_eq!(status["foundryVersion"], "14.369");
     assert!(text(&out.stdout).contains("asked FoundryLicense tabletop/guild to re-route"));
 }
 

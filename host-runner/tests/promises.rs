@@ -165,6 +165,9 @@ fn promises_are_valid_kratix_promises_with_structural_crds() {
             }
             let containers = pipeline["spec"]["containers"].as_array().unwrap();
             assert_eq!(containers.len(), 1, "{at}");
+            for volume in pipeline["spec"]["volumes"].as_array().into_iter().flatten() {
+                assert_eq!(volume["configMap"]["optional"], true, "{at}: a missing ConfigMap must not stop the pod");
+            }
             let c = &containers[0];
             for key in c.as_object().unwrap().keys() {
                 assert!(CONTAINER_KEYS.contains(&key.as_str()), "{at}: Kratix rejects container field `{key}`");
@@ -191,11 +194,13 @@ fn rbac_is_exactly_what_each_workflow_uses() {
         pipelines(&license)[0].1["spec"]["rbac"]["permissions"],
         json!([{"apiGroups": ["foundry.platform"], "resources": ["foundryinstances"], "verbs": ["get", "list"]}])
     );
-    for (_, p) in pipelines(&promise("foundry-instance")) {
-        assert_eq!(
-            p["spec"]["rbac"]["permissions"],
-            json!([{"apiGroups": ["foundry.platform"], "resources": ["foundrylicenses"], "verbs": ["get", "patch"]}])
-        );
+    let licenses =
+        json!({"apiGroups": ["foundry.platform"], "resources": ["foundrylicenses"], "verbs": ["get", "patch"]});
+    let instances =
+        json!({"apiGroups": ["foundry.platform"], "resources": ["foundryinstances"], "verbs": ["get", "list"]});
+    for (action, p) in pipelines(&promise("foundry-instance")) {
+        let expected = if action == "configure" { json!([licenses, instances]) } else { json!([licenses]) };
+        assert_eq!(p["spec"]["rbac"]["permissions"], expected, "{action}");
     }
 }
 

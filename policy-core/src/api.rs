@@ -15,7 +15,9 @@ use crate::foundry::{StatusFetch, StatusReading};
 use crate::instance::{InstanceCall, InstanceDecision};
 use crate::preview::{self, PreviewCall, PreviewDecision};
 use crate::routing::RouteCall;
-use crate::{foundry, instance};
+#[cfg(doc)]
+use crate::versions::{CatalogCall, CatalogListing};
+use crate::{foundry, instance, versions};
 use serde::{Deserialize, Serialize};
 
 /// Largest call accepted, in bytes. Hosts enforce their own (lower) limits first; this one holds in every host.
@@ -35,16 +37,19 @@ pub enum Operation {
     InstanceDelete,
     /// Read an instance's `/api/status` answer: [`StatusFetch`] → [`StatusReading`].
     InstanceObserve,
+    /// List the release catalog: [`CatalogCall`] → [`CatalogListing`].
+    CatalogList,
 }
 
 impl Operation {
     /// Every operation, in entrypoint-id order.
-    pub const ALL: [Operation; 5] = [
+    pub const ALL: [Operation; 6] = [
         Operation::LicenseRoute,
         Operation::PlatformPreview,
         Operation::InstanceConfigure,
         Operation::InstanceDelete,
         Operation::InstanceObserve,
+        Operation::CatalogList,
     ];
 
     /// The operation's name (`foundry/license/route`, ...).
@@ -55,6 +60,7 @@ impl Operation {
             Self::InstanceConfigure => "foundry/instance/configure",
             Self::InstanceDelete => "foundry/instance/delete",
             Self::InstanceObserve => "foundry/instance/observe",
+            Self::CatalogList => "foundry/catalog/list",
         }
     }
 
@@ -145,6 +151,7 @@ pub fn call_op_into(op: Operation, input: &[u8], out: &mut Vec<u8>) {
         Operation::InstanceConfigure => run(input, out, instance::configure),
         Operation::InstanceDelete => run(input, out, instance::delete),
         Operation::InstanceObserve => run(input, out, |fetch| foundry::interpret(fetch).map_err(|e| vec![e])),
+        Operation::CatalogList => run(input, out, versions::list),
     }
 }
 

@@ -140,6 +140,18 @@ pub enum InputError {
     /// A preview found no license to decide for.
     #[error("the input has no FoundryLicense, so there is nothing to route")]
     NoLicense,
+    /// A rule of the platform refuses the spec (a version, a storage setting, a volume transition).
+    #[error("{object}: {detail}")]
+    Refused {
+        /// The object.
+        object: ObjectRef,
+        /// Field path.
+        path: String,
+        /// Which rule.
+        rule: Rule,
+        /// What the rule says about this input.
+        detail: String,
+    },
     /// An entry of the observations is not valid.
     #[error("observations: {detail}")]
     InvalidObservation {
@@ -169,6 +181,7 @@ impl InputError {
             Self::TooManyObjects { .. } => "TooManyObjects",
             Self::NoLicense => "NoLicense",
             Self::InvalidObservation { .. } => "InvalidObservation",
+            Self::Refused { rule, .. } => rule.code(),
         }
     }
 
@@ -182,7 +195,8 @@ impl InputError {
             | Self::MissingBaseDomain { object }
             | Self::InvalidDomain { object, .. }
             | Self::InvalidDnsTargets { object, .. }
-            | Self::DuplicateObject { object } => Some(object),
+            | Self::DuplicateObject { object }
+            | Self::Refused { object, .. } => Some(object),
             Self::InvalidJson { .. }
             | Self::UnknownOperation(_)
             | Self::MissingInput
@@ -201,10 +215,11 @@ impl InputError {
             | Self::UnknownField { path, .. }
             | Self::InvalidField { path, .. }
             | Self::InvalidDomain { path, .. }
-            | Self::InvalidDnsTargets { path, .. } => path.clone(),
+            | Self::InvalidDnsTargets { path, .. }
+            | Self::Refused { path, .. } => path.clone(),
             Self::InvalidObservation { path, .. } => format!("observations.{path}"),
             Self::InvalidInstanceName { .. } | Self::DuplicateObject { .. } => "metadata.name".into(),
-            Self::MissingBaseDomain { .. } => "spec.gateway.baseDomain".into(),
+            Self::MissingBaseDomain { .. } => "spec.baseDomain".into(),
             Self::TooManyInstances { .. } => "instances".into(),
             Self::TooManyObjects { .. } => "objects".into(),
             Self::NoLicense => "objects".into(),
@@ -228,7 +243,8 @@ impl InputError {
                 crate::names::MAX_INSTANCE_NAME
             ),
             Self::MissingBaseDomain { .. } => {
-                "set `spec.gateway.baseDomain` on the license, e.g. `dungeons.example.com`".into()
+                "set `spec.baseDomain` (or `spec.gateway.baseDomain`) on the license, e.g. `dungeons.example.com`"
+                    .into()
             }
             Self::InvalidDomain { .. } => "use a lowercase DNS name such as `dungeons.example.com`".into(),
             Self::InvalidDnsTargets { .. } => {
@@ -240,6 +256,7 @@ impl InputError {
             }
             Self::TooManyObjects { limit, .. } => format!("preview at most {limit} objects at a time"),
             Self::NoLicense => "include the FoundryLicense objects (kind `FoundryLicense`) in the input".into(),
+            Self::Refused { rule, .. } => rule.help().into(),
             Self::InvalidObservation { .. } => {
                 "each player entry needs `instance` and either `connected: <count>` or `error: <text>`".into()
             }
@@ -254,6 +271,69 @@ impl InputError {
             object: self.object().cloned(),
             path: self.path(),
             help: self.help(),
+        }
+    }
+}
+
+/// The platform rules an input can break, each with a stable code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    /// The version is not in the release catalog.
+    UnknownVersion,
+    /// The license's `restrictions.allowedVersions` forbids the version.
+    VersionNotAllowed,
+    /// Moving to a newer generation without `allowGenerationUpgrade`.
+    GenerationUpgradeNotAllowed,
+    /// Moving to an older generation.
+    GenerationDowngradeRefused,
+    /// A volume mode change the state diagram does not allow.
+    VolumeTransitionRefused,
+    /// A storage setting cannot work or would escape its confinement.
+    InvalidStorage,
+    /// The release catalog given by the operator is not valid.
+    InvalidCatalog,
+    /// A resource quantity is not a Kubernetes quantity.
+    InvalidQuantity,
+}
+
+impl Rule {
+    /// Stable machine code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::UnknownVersion => "UnknownVersion",
+            Self::VersionNotAllowed => "VersionNotAllowed",
+            Self::GenerationUpgradeNotAllowed => "GenerationUpgradeNotAllowed",
+            Self::GenerationDowngradeRefused => "GenerationDowngradeRefused",
+            Self::VolumeTransitionRefused => "VolumeTransitionRefused",
+            Self::InvalidStorage => "InvalidStorage",
+            Self::InvalidCatalog => "InvalidCatalog",
+            Self::InvalidQuantity => "InvalidQuantity",
+        }
+    }
+
+    /// How to fix it.
+    pub fn help(self) -> &'static str {
+        match self {
+            Self::UnknownVersion => {
+                "use a release of the catalog (`host-runner catalog` lists them), `latest`, or `<generation>.x`; \
+                 operators add releases to the catalog file"
+            }
+            Self::VersionNotAllowed => "pick a version the license's `restrictions.allowedVersions` allows",
+            Self::GenerationUpgradeNotAllowed => {
+                "back up the worlds, then set `spec.allowGenerationUpgrade: true` (Foundry migrates world data one way)"
+            }
+            Self::GenerationDowngradeRefused => {
+                "keep the current generation, or create a new instance for the older one (migrated worlds cannot go back)"
+            }
+            Self::VolumeTransitionRefused => {
+                "allowed: new→copied, new→shared, copied→new, shared→copied, and shared→new once no other instance \
+                 uses the share"
+            }
+            Self::InvalidStorage => {
+                "correct `spec.storage` (or the license's `spec.defaults.storage`) as the message says"
+            }
+            Self::InvalidCatalog => "fix the release catalog file (see policy-core/data/foundry-releases.json)",
+            Self::InvalidQuantity => "use a Kubernetes quantity such as `500m`, `2`, `512Mi` or `10Gi`",
         }
     }
 }

@@ -10,12 +10,15 @@
 //! - [`model`]: the `FoundryLicense` / `FoundryInstance` API types;
 //! - [`routing`]: the routing rules of a license;
 //! - [`preview`]: every license of a set of objects at once;
-//! - [`instance`]: the instance workflows; [`foundry`]: reading Foundry's status endpoint;
+//! - [`instance`]: the instance workflows: [`controls`] (admission, defaults), [`versions`] (catalog, upgrade
+//!   rules), [`volumes`] (storage, volume modes), [`workload`] (Deployment, Service, PVC, copy Jobs);
+//! - [`foundry`]: reading Foundry's status endpoint;
 //! - [`manifests`]: the Kubernetes objects a decision becomes;
 //! - [`status`]: the license status a decision writes;
 //! - [`error`]: error codes.
 
 pub mod api;
+pub mod controls;
 pub mod decision;
 pub mod error;
 pub mod foundry;
@@ -27,6 +30,9 @@ pub mod preview;
 pub mod routing;
 pub mod status;
 pub mod time;
+pub mod versions;
+pub mod volumes;
+pub mod workload;
 pub mod yaml;
 
 pub use api::{Answer, Operation, call};

@@ -100,6 +100,89 @@ pub struct LicenseSpec {
     /// The Service that answers for instances that are not active.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub standby: Option<StandbySpec>,
+    /// Instances are reachable at `<instance>.<baseDomain>`; `gateway.baseDomain`, when set, overrides it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"),
+            length(max = 197)
+        )
+    )]
+    pub base_domain: Option<String>,
+    /// Settings every instance of the license inherits unless it sets its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub defaults: Option<InstanceDefaults>,
+    /// Limits on the license's instances.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restrictions: Option<Restrictions>,
+    /// Directory on the license's NFS server that holds shared volumes (`<sharedNfsRoot>/<share>/worlds`,
+    /// `.../modules`): worlds or modules used by several instances at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(length(max = 1024)))]
+    pub shared_nfs_root: Option<String>,
+    /// The Secret with the foundryvtt.com account Foundry downloads itself with (only the reference is read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_secret_ref: Option<CredentialsRef>,
+}
+
+/// Reference to the Secret holding a foundryvtt.com account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CredentialsRef {
+    /// Secret name.
+    pub name: String,
+    /// Key of the account's user name.
+    #[serde(default = "default_username_key")]
+    pub username_key: String,
+    /// Key of the account's password.
+    #[serde(default = "default_password_key")]
+    pub password_key: String,
+}
+
+fn default_username_key() -> String {
+    "username".into()
+}
+fn default_password_key() -> String {
+    "password".into()
+}
+
+/// Settings instances inherit from their license.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct InstanceDefaults {
+    /// Foundry version of instances that name none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(length(max = 32)))]
+    pub foundry_version: Option<String>,
+    /// TLS terminates in front of Foundry (default `true`).
+    #[serde(default, rename = "proxySSL", skip_serializing_if = "Option::is_none")]
+    pub proxy_ssl: Option<bool>,
+    /// The port players connect to (default 443).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1)))]
+    pub proxy_port: Option<u16>,
+    /// Compute resources.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<Resources>,
+    /// Storage: backend, size, class, and the NFS server and root directory instances live under.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<StorageSpec>,
+}
+
+/// Limits on a license's instances.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Restrictions {
+    /// Most instances; the oldest (by creation time, then name) are admitted, the rest refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_instances: Option<u32>,
+    /// Versions instances may resolve to: generations (`13.x`) or releases (`13.351`). Empty allows all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_versions: Vec<String>,
 }
 
 /// Reference to one key of a Secret in the same namespace.
@@ -242,9 +325,159 @@ pub struct InstanceSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "schema", schemars(range(min = 1)))]
     pub proxy_port: Option<u16>,
-    /// The Secret that holds the Foundry admin key (key `adminPassword`).
+    /// The Secret key that holds the Foundry admin key (default key `adminPassword`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub admin_password_secret_ref: Option<LocalRef>,
+    pub admin_password_secret_ref: Option<AdminKeyRef>,
+    /// Where the instance keeps its data, and how its worlds and modules are provided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<StorageSpec>,
+    /// Allows moving to a newer Foundry generation (e.g. 13 → 14). Foundry migrates world data one way, so this
+    /// must be asked for explicitly; moving to an older generation is always refused.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_generation_upgrade: bool,
+    /// For `latest` and `<generation>.x`: `pinned` (default) keeps the release first resolved; `follow` moves to
+    /// newer releases of the catalog as they appear.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_policy: Option<UpdatePolicy>,
+}
+
+/// Reference to the Secret key holding the Foundry admin key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AdminKeyRef {
+    /// Secret name.
+    pub name: String,
+    /// Key inside the Secret.
+    #[serde(default = "default_admin_key")]
+    pub key: String,
+}
+
+fn default_admin_key() -> String {
+    "adminPassword".into()
+}
+
+/// Whether a channel-tracking instance follows new releases.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum UpdatePolicy {
+    /// Keep the release first resolved until the spec changes.
+    #[default]
+    Pinned,
+    /// Move to the newest release of the channel in the catalog.
+    Follow,
+}
+
+/// Storage of an instance (or the defaults a license gives its instances).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StorageSpec {
+    /// `pvc` (a PersistentVolumeClaim, the default) or `nfs` (a directory on an NFS server).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<StorageBackend>,
+    /// PVC size (default `10Gi`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(length(max = 32)))]
+    pub size: Option<String>,
+    /// PVC storage class (default: the cluster's default class).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_class_name: Option<String>,
+    /// NFS server and root directory. Instance data lives in `<path>/instances/<instance>`; an instance may set
+    /// these only when its license sets none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nfs: Option<NfsSpec>,
+    /// `retain` (default): deleting the instance keeps its data. `delete`: its PVC is deleted with it (PVC only;
+    /// NFS data is never deleted by the platform).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delete_policy: Option<DeletePolicy>,
+    /// How the instance's worlds are provided (default `new`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worlds: Option<VolumeSpec>,
+    /// How the instance's modules are provided (default `new`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modules: Option<VolumeSpec>,
+}
+
+/// Where instance data is stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum StorageBackend {
+    /// A PersistentVolumeClaim `foundry-<instance>-data`.
+    #[default]
+    Pvc,
+    /// A directory on an NFS server.
+    Nfs,
+}
+
+/// What happens to an instance's data when it is deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum DeletePolicy {
+    /// Keep the data.
+    #[default]
+    Retain,
+    /// Delete the PVC with the instance.
+    Delete,
+}
+
+/// An NFS location.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NfsSpec {
+    /// NFS server address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
+    /// Absolute root directory on the server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(length(max = 1024)))]
+    pub path: Option<String>,
+}
+
+/// How a kind of data (worlds or modules) is provided to an instance.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct VolumeSpec {
+    /// `new` (the instance's own, fresh), `copied` (cloned once from another instance of the license, then its
+    /// own) or `shared` (one directory under the license's `sharedNfsRoot`, used by several instances).
+    #[serde(default)]
+    pub mode: VolumeMode,
+    /// `copied`: the instance to copy from (same license).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// `shared`: the share's name (a directory under `sharedNfsRoot`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share: Option<String>,
+}
+
+/// How a volume is provided.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum VolumeMode {
+    /// The instance's own, fresh data.
+    #[default]
+    New,
+    /// Cloned from another instance by a one-shot Job, then the instance's own.
+    Copied,
+    /// A directory under the license's `sharedNfsRoot`, used by several instances.
+    Shared,
+}
+
+impl VolumeMode {
+    /// `new`, `copied` or `shared`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::New => "new",
+            Self::Copied => "copied",
+            Self::Shared => "shared",
+        }
+    }
 }
 
 /// Reference to an object by name in the same namespace.
@@ -267,6 +500,12 @@ pub struct Resources {
     /// Memory quantity, e.g. `1Gi`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory: Option<String>,
+    /// CPU limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_limit: Option<String>,
+    /// Memory limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_limit: Option<String>,
 }
 
 /// What a live run measured, or what a dry run supposes.

@@ -85,6 +85,20 @@ pub fn base_domain_problem(domain: &str) -> Option<String> {
     None
 }
 
+/// Whether `s` is a Kubernetes resource quantity in plain form: a decimal number with an optional SI or binary
+/// suffix (`500m`, `1.5`, `2`, `512Mi`, `10Gi`). Exponent forms are not accepted.
+pub fn is_quantity(s: &str) -> bool {
+    const SUFFIXES: [&str; 15] = ["Ki", "Mi", "Gi", "Ti", "Pi", "Ei", "n", "u", "m", "k", "M", "G", "T", "P", "E"];
+    let number = SUFFIXES.iter().find_map(|suffix| s.strip_suffix(suffix)).unwrap_or(s);
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    !number.is_empty()
+        && number.len() <= 20
+        && !whole.is_empty()
+        && whole.bytes().all(|b| b.is_ascii_digit())
+        && fraction.bytes().all(|b| b.is_ascii_digit())
+        && (!number.contains('.') || !fraction.is_empty())
+}
+
 /// Whether `s` is an IPv4 address in dotted-quad form.
 pub fn is_ipv4(s: &str) -> bool {
     let parts: Vec<&str> = s.split('.').collect();
@@ -132,5 +146,11 @@ mod tests {
         assert!(!is_ipv4("example.com"));
         assert!(is_ipv6("2001:db8::1"));
         assert!(!is_ipv6("2001:db8::g"));
+        for ok in ["500m", "2", "1.5", "512Mi", "10Gi", "0"] {
+            assert!(is_quantity(ok), "{ok}");
+        }
+        for bad in ["", "Gi", "10 Gi", "1.", ".5", "-1", "10gb", "1e3"] {
+            assert!(!is_quantity(bad), "{bad}");
+        }
     }
 }

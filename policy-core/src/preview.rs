@@ -6,6 +6,7 @@
 
 use crate::decision::{RouteDecision, route};
 use crate::error::{InputError, ObjectRef};
+use crate::instance::{self, InstanceCall, InstanceDecision};
 #[cfg(doc)]
 use crate::model::Observations;
 use crate::model::{INSTANCE_KIND, LICENSE_KIND};
@@ -27,6 +28,9 @@ pub struct PreviewCall {
     /// The time and the player counts ([`Observations`]).
     #[serde(default)]
     pub observations: Value,
+    /// An operator's release catalog (`null`: the shipped one).
+    #[serde(default)]
+    pub catalog: Value,
 }
 
 /// Something about the input that did not stop the preview.
@@ -45,6 +49,8 @@ pub struct Note {
 pub struct PreviewDecision {
     /// One decision per license, in (namespace, name) order.
     pub licenses: Vec<RouteDecision>,
+    /// One configure decision per instance, in (namespace, name) order.
+    pub instances: Vec<InstanceDecision>,
     /// Objects that were skipped or refer to something missing.
     pub notes: Vec<Note>,
 }
@@ -99,6 +105,36 @@ pub fn preview(call: &PreviewCall) -> Result<PreviewDecision, Vec<InputError>> {
         errors.push(InputError::NoLicense);
     }
 
+    // Each instance is configured as its own workflow would: with its license and the namespace's instances.
+    let mut by_namespace: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for list in instances.values() {
+        for object in list {
+            by_namespace.entry(object_ref(object, INSTANCE_KIND).namespace).or_default().push(object.clone());
+        }
+    }
+    let mut instance_decisions = Vec::new();
+    let mut ordered: Vec<(ObjectRef, &Value)> =
+        instances.values().flatten().map(|o| (object_ref(o, INSTANCE_KIND), o)).collect();
+    ordered.sort_by(|a, b| (&a.0.namespace, &a.0.name).cmp(&(&b.0.namespace, &b.0.name)));
+    for (r, object) in ordered {
+        let owner = object.pointer("/spec/licenseRef/name").and_then(Value::as_str).unwrap_or_default();
+        // An instance whose license is not in the input is only noted (above), not configured.
+        let Some(license) = licenses.get(&(r.namespace.clone(), owner.to_owned())).map(|l| (*l).clone()) else {
+            continue;
+        };
+        let call = InstanceCall {
+            instance: object.clone(),
+            license,
+            instances: by_namespace.get(&r.namespace).cloned().unwrap_or_default(),
+            observations: call.observations.clone(),
+            catalog: call.catalog.clone(),
+        };
+        match instance::configure(&call) {
+            Ok(d) => instance_decisions.push(d),
+            Err(e) => push_unique(&mut errors, e),
+        }
+    }
+
     let mut decisions = Vec::new();
     for ((namespace, name), license) in &licenses {
         let call = RouteCall {
@@ -108,15 +144,21 @@ pub fn preview(call: &PreviewCall) -> Result<PreviewDecision, Vec<InputError>> {
         };
         match route(&call) {
             Ok(d) => decisions.push(d),
-            Err(e) => {
-                // Problems of the shared observations would repeat once per license.
-                for err in e {
-                    if !errors.contains(&err) {
-                        errors.push(err);
-                    }
-                }
-            }
+            Err(e) => push_unique(&mut errors, e),
         }
     }
-    if errors.is_empty() { Ok(PreviewDecision { licenses: decisions, notes }) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(PreviewDecision { licenses: decisions, instances: instance_decisions, notes })
+    } else {
+        Err(errors)
+    }
+}
+
+/// Problems of the shared observations would repeat once per object: keep each once.
+fn push_unique(errors: &mut Vec<InputError>, more: Vec<InputError>) {
+    for err in more {
+        if !errors.contains(&err) {
+            errors.push(err);
+        }
+    }
 }

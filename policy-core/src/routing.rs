@@ -191,6 +191,9 @@ pub(crate) struct PreviousStatus {
 struct Member {
     name: String,
     scheduled_delete_at: Option<String>,
+    created: Option<String>,
+    /// Within the license's `restrictions.maxInstances`.
+    admitted: bool,
 }
 
 /// Applies the rules to a call.
@@ -256,7 +259,8 @@ pub(crate) fn decide(call: &RouteCall) -> Result<Routing, Vec<InputError>> {
         errors.push(InputError::TooManyInstances { count: call.instances.len(), limit: MAX_INSTANCES });
         return Err(errors);
     }
-    let members = match collect_members(call, &namespace, &license.metadata.name) {
+    let max_instances = license.spec.restrictions.as_ref().and_then(|r| r.max_instances);
+    let members = match collect_members(call, &namespace, &license.metadata.name, max_instances) {
         Ok(m) => m,
         Err(mut e) => {
             errors.append(&mut e);
@@ -286,7 +290,7 @@ fn apply_rules(
 ) -> Routing {
     let mut warnings = Vec::new();
     let find = |name: &str| members.iter().find(|m| m.name == name);
-    let eligible = |name: &str| find(name).is_some_and(|m| m.scheduled_delete_at.is_none());
+    let eligible = |name: &str| find(name).is_some_and(|m| m.scheduled_delete_at.is_none() && m.admitted);
 
     let desired = license.spec.active_instance_name.clone().filter(|d| !d.is_empty());
     let current = previous.active.clone();
@@ -304,6 +308,10 @@ fn apply_rules(
                 .map_or_else(|| "no instance is active".to_owned(), |c| format!("`{c}` stays active"));
             let (code, why) = match find(d) {
                 None => ("DesiredInstanceNotFound", "is not an instance of this license"),
+                Some(m) if !m.admitted => (
+                    "DesiredInstanceRefused",
+                    "is beyond the license's `restrictions.maxInstances` and cannot be active",
+                ),
                 Some(_) => ("DesiredInstanceScheduledForDeletion", "is scheduled for deletion and cannot be active"),
             };
             desired_problem = Some(code);
@@ -322,6 +330,7 @@ fn apply_rules(
     {
         let (code, why) = match find(cur) {
             None => ("PreviousActiveInstanceGone", "no longer exists"),
+            Some(m) if !m.admitted => ("PreviousActiveInstanceRefused", "is beyond the license's instance limit"),
             Some(_) => ("PreviousActiveInstanceScheduledForDeletion", "is scheduled for deletion"),
         };
         warnings.push(warning(
@@ -370,6 +379,8 @@ fn apply_rules(
                     ),
                     (None, None) => ("Selected", "selected by spec.activeInstanceName".to_owned()),
                 }
+            } else if !m.admitted {
+                ("RefusedInstanceLimit", "refused: beyond the license's `restrictions.maxInstances`".to_owned())
             } else if let Some(at) = &m.scheduled_delete_at {
                 ("ScheduledForDeletion", format!("scheduled for deletion at `{}`", shorten(at)))
             } else if pending.as_ref().is_some_and(|p| p.to == m.name) {
@@ -617,8 +628,9 @@ fn resolve_gateway(license: &FoundryLicense, object: &ObjectRef) -> Result<Gatew
     let spec = license.spec.gateway.clone().unwrap_or_default();
     let invalid =
         |path: &str, detail: String| InputError::InvalidField { object: object.clone(), path: path.into(), detail };
+    let base_domain_path = if spec.base_domain.is_some() { "spec.gateway.baseDomain" } else { "spec.baseDomain" };
 
-    let base_domain = match spec.base_domain.as_deref() {
+    let base_domain = match spec.base_domain.as_deref().or(license.spec.base_domain.as_deref()) {
         None | Some("") => {
             errors.push(InputError::MissingBaseDomain { object: object.clone() });
             String::new()
@@ -627,13 +639,13 @@ fn resolve_gateway(license: &FoundryLicense, object: &ObjectRef) -> Result<Gatew
             if let Some(detail) = names::base_domain_problem(d) {
                 errors.push(InputError::InvalidDomain {
                     object: object.clone(),
-                    path: "spec.gateway.baseDomain".into(),
+                    path: base_domain_path.into(),
                     detail: format!("`{}` is not a valid base domain: {detail}", shorten(d)),
                 });
             } else if d.len() + 1 + names::MAX_INSTANCE_NAME > names::MAX_DNS_NAME {
                 errors.push(InputError::InvalidDomain {
                     object: object.clone(),
-                    path: "spec.gateway.baseDomain".into(),
+                    path: base_domain_path.into(),
                     detail: format!(
                         "the base domain `{}` is {} characters long; `<instance>.<baseDomain>` must fit in 253, so at \
                          most {} are allowed",
@@ -738,7 +750,12 @@ fn resolve_gateway(license: &FoundryLicense, object: &ObjectRef) -> Result<Gatew
 }
 
 /// Rule 1: the license's instances, validated, in name order.
-fn collect_members(call: &RouteCall, namespace: &str, license: &str) -> Result<Vec<Member>, Vec<InputError>> {
+fn collect_members(
+    call: &RouteCall,
+    namespace: &str,
+    license: &str,
+    max_instances: Option<u32>,
+) -> Result<Vec<Member>, Vec<InputError>> {
     let mut errors = Vec::new();
     let mut members: Vec<Member> = Vec::new();
     for value in &call.instances {
@@ -779,9 +796,14 @@ fn collect_members(call: &RouteCall, namespace: &str, license: &str) -> Result<V
             continue;
         }
         let scheduled_delete_at = view.metadata.annotations.get(SCHEDULED_DELETE_ANNOTATION).cloned();
-        members.push(Member { name, scheduled_delete_at });
+        members.push(Member { name, scheduled_delete_at, created: view.metadata.creation_timestamp, admitted: true });
     }
     members.sort_by(|a, b| a.name.cmp(&b.name));
+    let admitted =
+        crate::controls::admitted(members.iter().map(|m| (m.name.as_str(), m.created.as_deref())), max_instances);
+    for m in &mut members {
+        m.admitted = admitted.contains(&m.name);
+    }
     if errors.is_empty() { Ok(members) } else { Err(errors) }
 }
 

@@ -83,6 +83,23 @@ fn structural(value: &mut Value) {
             if let Some(Value::String(text)) = map.get_mut("description") {
                 *text = text.replace('\n', " ");
             }
+            // An optional enum comes out as `anyOf: [<enum>, <null>]`: keep the enum and mark the field nullable.
+            let nullable_branch =
+                |b: &Value| b.get("enum") == Some(&json!([null])) || b.get("type") == Some(&json!("null"));
+            if let Some(branches) = map.get("anyOf").and_then(Value::as_array).cloned()
+                && branches.len() == 2
+                && let Some(other) = branches.iter().find(|b| !nullable_branch(b))
+                && branches.iter().any(nullable_branch)
+                && let Some(other) = other.as_object()
+            {
+                map.remove("anyOf");
+                for (k, v) in other {
+                    if k != "description" || !map.contains_key("description") {
+                        map.insert(k.clone(), v.clone());
+                    }
+                }
+                map.insert("nullable".into(), json!(true));
+            }
             // A Rust enum of documented unit variants comes out as a `oneOf` of one-value enums; structural schemas
             // want one `type` and one `enum` instead.
             if let Some(values) =
@@ -153,28 +170,44 @@ fn crd(kind: &str, plural: &str, spec: Value, validations: Value, columns: Value
     })
 }
 
-/// One pipeline container running `host-runner kratix`, locked down.
-fn pipeline(name: &str, container: &str, permissions: Value) -> Value {
-    json!({
-        "apiVersion": "platform.kratix.io/v1alpha1",
-        "kind": "Pipeline",
-        "metadata": {"name": name},
-        "spec": {
-            "containers": [{
-                "name": container,
-                "image": IMAGE,
-                "args": ["kratix"],
-                "securityContext": {
-                    "runAsNonRoot": true,
-                    "allowPrivilegeEscalation": false,
-                    "readOnlyRootFilesystem": true,
-                    "capabilities": {"drop": ["ALL"]},
-                    "seccompProfile": {"type": "RuntimeDefault"},
-                },
-            }],
-            "rbac": {"permissions": permissions},
-        },
-    })
+/// The ConfigMap an operator may create (key `releases.yaml`) to replace or extend the shipped release catalog.
+pub(crate) const CATALOG_CONFIGMAP: &str = "foundry-release-catalog";
+
+/// One pipeline container running `host-runner kratix`, locked down. With `catalog`, the operator's release
+/// catalog is mounted from an optional ConfigMap (absent: the shipped catalog is used).
+fn pipeline(name: &str, container: &str, permissions: Value, catalog: bool) -> Value {
+    let mut c = serde_json::Map::new();
+    c.insert("name".into(), json!(container));
+    c.insert("image".into(), json!(IMAGE));
+    c.insert("args".into(), json!(["kratix"]));
+    c.insert(
+        "securityContext".into(),
+        json!({
+            "runAsNonRoot": true,
+            "allowPrivilegeEscalation": false,
+            "readOnlyRootFilesystem": true,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        }),
+    );
+    let mut spec = serde_json::Map::new();
+    spec.insert("rbac".into(), json!({"permissions": permissions}));
+    if catalog {
+        c.insert(
+            "env".into(),
+            json!([{"name": "FOUNDRY_RELEASE_CATALOG", "value": "/etc/foundry/catalog/releases.yaml"}]),
+        );
+        c.insert(
+            "volumeMounts".into(),
+            json!([{"name": "release-catalog", "mountPath": "/etc/foundry/catalog", "readOnly": true}]),
+        );
+        spec.insert(
+            "volumes".into(),
+            json!([{"name": "release-catalog", "configMap": {"name": CATALOG_CONFIGMAP, "optional": true}}]),
+        );
+    }
+    spec.insert("containers".into(), json!([c]));
+    json!({"apiVersion": "platform.kratix.io/v1alpha1", "kind": "Pipeline", "metadata": {"name": name}, "spec": spec})
 }
 
 /// A rule that checks an instance name: `foundry-<name>` must be a Service name (DNS-1035 label, ≤ 63).
@@ -207,7 +240,7 @@ fn license_promise() -> Value {
             "api": crd("FoundryLicense", "foundrylicenses", schema_of::<LicenseSpec>(), validations, columns),
             "workflows": {
                 "config": {"reconciliationInterval": LICENSE_RECONCILIATION_INTERVAL},
-                "resource": {"configure": [pipeline("license-route", "route", permissions)]},
+                "resource": {"configure": [pipeline("license-route", "route", permissions, false)]},
             },
         },
     })
@@ -226,10 +259,12 @@ fn instance_promise() -> Value {
         {"name": "License", "type": "string", "jsonPath": ".spec.licenseRef.name"},
         {"name": "Route", "type": "string", "jsonPath": ".status.routeState"},
     ]);
-    // Reading the license and labelling it so that Kratix re-runs its routing; nothing else.
-    let permissions = json!([
-        {"apiGroups": [policy_core::model::GROUP], "resources": ["foundrylicenses"], "verbs": ["get", "patch"]},
-    ]);
+    // Reading the license and labelling it so that Kratix re-runs its routing; configuring also lists the
+    // license's other instances (admission, copies, shares). Nothing else.
+    let licenses =
+        json!({"apiGroups": [policy_core::model::GROUP], "resources": ["foundrylicenses"], "verbs": ["get", "patch"]});
+    let instances =
+        json!({"apiGroups": [policy_core::model::GROUP], "resources": ["foundryinstances"], "verbs": ["get", "list"]});
     json!({
         "apiVersion": "platform.kratix.io/v1alpha1",
         "kind": "Promise",
@@ -239,8 +274,8 @@ fn instance_promise() -> Value {
             "requiredPromises": [{"name": "foundry-license", "version": "v0.1.0"}],
             "workflows": {
                 "resource": {
-                    "configure": [pipeline("instance-configure", "configure", permissions.clone())],
-                    "delete": [pipeline("instance-delete", "delete", permissions)],
+                    "configure": [pipeline("instance-configure", "configure", json!([licenses, instances]), true)],
+                    "delete": [pipeline("instance-delete", "delete", json!([licenses]), false)],
                 },
             },
         },

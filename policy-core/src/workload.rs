@@ -1,0 +1,310 @@
+//! Manifest templates of an instance's workload: the Foundry Deployment, its Service, its PVC, and copy Jobs.
+//!
+//! Only rendering happens here: versions, storage and admission were decided before. Secrets are referenced by
+//! name and key (`secretKeyRef`), never read, so no secret value can reach a manifest. Foundry binds its license
+//! to the pod's hostname, so every instance runs with a stable `hostname`; one replica with the `Recreate`
+//! strategy, because two Foundry processes must never share a data directory.
+
+use crate::model::{AdminKeyRef, CredentialsRef, SecretKeyRef};
+use crate::names;
+use crate::versions::Release;
+use crate::volumes::{CopyPlan, Place, StoragePlan};
+use serde_json::{Map, Value, json};
+
+/// Foundry's port in the container.
+pub const FOUNDRY_PORT: u16 = 30000;
+/// UID and GID the Foundry image runs as.
+pub const FOUNDRY_UID: u32 = 1000;
+/// The image of copy Jobs (a shell and `cp`).
+pub const COPY_IMAGE: &str = "busybox:1.37";
+/// Marker a copy Job leaves in its target once done.
+pub const COPY_MARKER: &str = ".foundry-copy-done";
+
+/// Compute resources after defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComputeResources {
+    /// CPU request.
+    pub cpu: String,
+    /// Memory request.
+    pub memory: String,
+    /// CPU limit.
+    pub cpu_limit: String,
+    /// Memory limit.
+    pub memory_limit: String,
+}
+
+impl Default for ComputeResources {
+    fn default() -> Self {
+        Self { cpu: "500m".into(), memory: "1Gi".into(), cpu_limit: "2".into(), memory_limit: "2Gi".into() }
+    }
+}
+
+/// Everything decided about an instance's workload.
+#[derive(Debug, Clone)]
+pub struct WorkloadPlan<'a> {
+    /// Namespace.
+    pub namespace: &'a str,
+    /// Instance name.
+    pub instance: &'a str,
+    /// License name.
+    pub license: &'a str,
+    /// Image reference.
+    pub image: &'a str,
+    /// Foundry release.
+    pub release: Release,
+    /// Public hostname, when the license has a base domain.
+    pub hostname: Option<String>,
+    /// TLS terminates at the Gateway.
+    pub proxy_ssl: bool,
+    /// The port players connect to.
+    pub proxy_port: u16,
+    /// Compute resources.
+    pub resources: &'a ComputeResources,
+    /// The license key.
+    pub license_secret: &'a SecretKeyRef,
+    /// The foundryvtt.com account.
+    pub credentials: Option<&'a CredentialsRef>,
+    /// The admin key.
+    pub admin_key: Option<&'a AdminKeyRef>,
+    /// Storage.
+    pub storage: &'a StoragePlan,
+}
+
+fn labels(plan: &WorkloadPlan<'_>) -> Value {
+    json!({
+        "app.kubernetes.io/name": "foundry-vtt",
+        "app.kubernetes.io/part-of": "foundry-vtt",
+        "foundry.platform/instance": plan.instance,
+        "foundry.platform/license": plan.license,
+    })
+}
+
+fn selector(plan: &WorkloadPlan<'_>) -> Value {
+    json!({"app.kubernetes.io/name": "foundry-vtt", "foundry.platform/instance": plan.instance})
+}
+
+fn secret_env(name: &str, secret: &str, key: &str) -> Value {
+    json!({"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}})
+}
+
+fn env(plan: &WorkloadPlan<'_>) -> Vec<Value> {
+    let mut env = vec![json!({"name": "CONTAINER_CACHE", "value": "/data/container_cache"})];
+    if let Some(c) = plan.admin_key {
+        env.push(secret_env("FOUNDRY_ADMIN_KEY", &c.name, &c.key));
+    }
+    if let Some(host) = &plan.hostname {
+        env.push(json!({"name": "FOUNDRY_HOSTNAME", "value": host}));
+    }
+    env.push(secret_env("FOUNDRY_LICENSE_KEY", &plan.license_secret.name, &plan.license_secret.key));
+    if let Some(c) = plan.credentials {
+        env.push(secret_env("FOUNDRY_PASSWORD", &c.name, &c.password_key));
+    }
+    env.push(json!({"name": "FOUNDRY_PROXY_PORT", "value": plan.proxy_port.to_string()}));
+    env.push(json!({"name": "FOUNDRY_PROXY_SSL", "value": if plan.proxy_ssl { "true" } else { "false" }}));
+    env.push(json!({"name": "FOUNDRY_TELEMETRY", "value": "false"}));
+    if let Some(c) = plan.credentials {
+        env.push(secret_env("FOUNDRY_USERNAME", &c.name, &c.username_key));
+    }
+    env.push(json!({"name": "FOUNDRY_VERSION", "value": plan.release.to_string()}));
+    env
+}
+
+/// A pod volume for a place, named `name`, and the mount of that place at `mount_path`.
+fn volume_and_mount(name: &str, place: &Place, mount_path: &str, read_only: bool) -> (Value, Value) {
+    let (volume, sub_path) = match place {
+        Place::Pvc { claim, sub_path } => {
+            (json!({"name": name, "persistentVolumeClaim": {"claimName": claim}}), sub_path)
+        }
+        Place::Nfs { server, path, sub_path } => {
+            (json!({"name": name, "nfs": {"server": server, "path": path}}), sub_path)
+        }
+    };
+    let mut mount = Map::new();
+    mount.insert("name".into(), json!(name));
+    mount.insert("mountPath".into(), json!(mount_path));
+    if !sub_path.is_empty() {
+        mount.insert("subPath".into(), json!(sub_path));
+    }
+    if read_only {
+        mount.insert("readOnly".into(), json!(true));
+    }
+    (volume, Value::Object(mount))
+}
+
+fn pod_security() -> Value {
+    json!({
+        "runAsNonRoot": true,
+        "runAsUser": FOUNDRY_UID,
+        "runAsGroup": FOUNDRY_UID,
+        "fsGroup": FOUNDRY_UID,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    })
+}
+
+fn container_security() -> Value {
+    json!({"allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true, "capabilities": {"drop": ["ALL"]}})
+}
+
+fn metadata(plan: &WorkloadPlan<'_>, name: &str) -> Value {
+    json!({"name": name, "namespace": plan.namespace, "labels": labels(plan)})
+}
+
+/// The workload's manifests, in file order.
+pub fn manifests(plan: &WorkloadPlan<'_>) -> Vec<(String, Value)> {
+    let mut out = vec![("deployment.yaml".to_owned(), deployment(plan)), ("service.yaml".to_owned(), service(plan))];
+    if let Place::Pvc { claim, .. } = &plan.storage.data {
+        out.push(("pvc.yaml".to_owned(), pvc(plan, claim)));
+    }
+    for v in &plan.storage.volumes {
+        if let Some(copy) = &v.copy {
+            out.push((format!("copy-{}-job.yaml", v.kind.as_str()), copy_job(plan, copy, v.kind.as_str())));
+        }
+    }
+    out
+}
+
+fn deployment(plan: &WorkloadPlan<'_>) -> Value {
+    let (data_volume, data_mount) = volume_and_mount("data", &plan.storage.data, "/data", false);
+    let mut volumes = vec![data_volume];
+    let mut mounts = vec![data_mount];
+    for v in &plan.storage.volumes {
+        if v.place != plan.storage.data.join(&format!("Data/{}", v.kind.as_str())) {
+            let (volume, mount) = volume_and_mount(
+                &format!("shared-{}", v.kind.as_str()),
+                &v.place,
+                &format!("/data/Data/{}", v.kind.as_str()),
+                false,
+            );
+            volumes.push(volume);
+            mounts.push(mount);
+        }
+    }
+    // The image writes its runtime files here; the root filesystem stays read-only.
+    for (name, path) in [("resources", "/home/node/resources"), ("tmp", "/tmp")] {
+        volumes.push(json!({"name": name, "emptyDir": {}}));
+        mounts.push(json!({"name": name, "mountPath": path}));
+    }
+    let probe = |period: u32, failures: u32| json!({"httpGet": {"path": "/api/status", "port": "http"}, "periodSeconds": period, "failureThreshold": failures, "timeoutSeconds": 5});
+    let r = plan.resources;
+    let mut pod_labels = labels(plan);
+    if let Some(obj) = pod_labels.as_object_mut() {
+        obj.insert("app.kubernetes.io/version".into(), json!(plan.release.to_string()));
+    }
+    json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": metadata(plan, &names::service_name(plan.instance)),
+        "spec": {
+            "replicas": 1,
+            "strategy": {"type": "Recreate"},
+            "selector": {"matchLabels": selector(plan)},
+            "template": {
+                "metadata": {"labels": pod_labels},
+                "spec": {
+                    "hostname": plan.instance,
+                    "enableServiceLinks": false,
+                    "automountServiceAccountToken": false,
+                    "securityContext": pod_security(),
+                    "containers": [{
+                        "name": "foundry",
+                        "image": plan.image,
+                        "ports": [{"name": "http", "containerPort": FOUNDRY_PORT, "protocol": "TCP"}],
+                        "env": env(plan),
+                        "resources": {
+                            "requests": {"cpu": r.cpu, "memory": r.memory},
+                            "limits": {"cpu": r.cpu_limit, "memory": r.memory_limit},
+                        },
+                        // The first start downloads and installs Foundry: allow it ten minutes.
+                        "startupProbe": probe(10, 60),
+                        "readinessProbe": probe(10, 3),
+                        "livenessProbe": probe(30, 4),
+                        "securityContext": container_security(),
+                        "volumeMounts": mounts,
+                    }],
+                    "volumes": volumes,
+                },
+            },
+        },
+    })
+}
+
+fn service(plan: &WorkloadPlan<'_>) -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": metadata(plan, &names::service_name(plan.instance)),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": selector(plan),
+            "ports": [{"name": "http", "port": crate::routing::INSTANCE_SERVICE_PORT, "targetPort": "http", "protocol": "TCP"}],
+        },
+    })
+}
+
+fn pvc(plan: &WorkloadPlan<'_>, claim: &str) -> Value {
+    let mut meta = metadata(plan, claim);
+    if plan.storage.delete_policy == crate::model::DeletePolicy::Retain
+        && let Some(obj) = meta.as_object_mut()
+    {
+        // Deleting the instance removes its Work from the state store; the GitOps agent must not delete the data.
+        obj.insert(
+            "annotations".into(),
+            json!({
+                "kustomize.toolkit.fluxcd.io/prune": "disabled",
+                "argocd.argoproj.io/sync-options": "Delete=false",
+                "foundry.platform/delete-policy": "retain",
+            }),
+        );
+    }
+    let mut spec = json!({"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": plan.storage.size}}});
+    if let (Some(class), Some(obj)) = (&plan.storage.storage_class, spec.as_object_mut()) {
+        obj.insert("storageClassName".into(), json!(class));
+    }
+    json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": meta, "spec": spec})
+}
+
+/// The copy script: never over existing data, at most once.
+fn copy_script() -> String {
+    format!(
+        "set -eu\n\
+         if [ -e /target/{COPY_MARKER} ]; then echo 'already copied'; exit 0; fi\n\
+         if [ -n \"$(ls -A /target 2>/dev/null)\" ]; then echo 'the target already holds data: not copying over it'; exit 0; fi\n\
+         cp -a /source/. /target/\n\
+         touch /target/{COPY_MARKER}\n\
+         echo copied\n"
+    )
+}
+
+fn copy_job(plan: &WorkloadPlan<'_>, copy: &CopyPlan, kind: &str) -> Value {
+    let (source_volume, source_mount) = volume_and_mount("source", &copy.source, "/source", true);
+    let (target_volume, target_mount) = volume_and_mount("target", &copy.target, "/target", false);
+    let mut meta = metadata(plan, &copy.job);
+    if let Some(obj) = meta.as_object_mut() {
+        obj.insert("annotations".into(), json!({"foundry.platform/copy": format!("{kind}: {} -> {}", copy.source.describe(), copy.target.describe())}));
+    }
+    json!({
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": meta,
+        "spec": {
+            "backoffLimit": 2,
+            "template": {
+                "metadata": {"labels": labels(plan)},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "automountServiceAccountToken": false,
+                    "securityContext": pod_security(),
+                    "containers": [{
+                        "name": "copy",
+                        "image": COPY_IMAGE,
+                        "command": ["sh", "-c", copy_script()],
+                        "resources": {"requests": {"cpu": "50m", "memory": "32Mi"}, "limits": {"memory": "256Mi"}},
+                        "securityContext": container_security(),
+                        "volumeMounts": [source_mount, target_mount],
+                    }],
+                    "volumes": [source_volume, target_volume],
+                },
+            },
+        },
+    })
+}
