@@ -7,11 +7,13 @@
 //! Answers are tagged: `{"outcome":"success","decision":{...}}` or
 //! `{"outcome":"failure","errors":[{"code","message","object","path","help"}]}`.
 
+use crate::admission::{self, AdmissionCall, AdmissionReview};
 use crate::decision::{self, RouteDecision};
 use crate::error::{Diagnostic, InputError};
 use crate::preview::{self, PreviewCall, PreviewDecision};
 use crate::routing::RouteCall;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 /// Largest call accepted, in bytes. Hosts enforce their own (lower) limits first; this one holds in every host.
 pub const MAX_CALL_BYTES: usize = 64 * 1024 * 1024;
@@ -24,17 +26,21 @@ pub enum Operation {
     LicenseRoute,
     /// Route every license in a set of objects: [`PreviewCall`] → [`PreviewDecision`].
     PlatformPreview,
+    /// Review a change to a license or instance for an admission engine: [`AdmissionCall`] plus the related
+    /// objects as `data` → [`AdmissionReview`].
+    AdmissionReview,
 }
 
 impl Operation {
     /// Every operation, in entrypoint-id order.
-    pub const ALL: [Operation; 2] = [Operation::LicenseRoute, Operation::PlatformPreview];
+    pub const ALL: [Operation; 3] = [Operation::LicenseRoute, Operation::PlatformPreview, Operation::AdmissionReview];
 
     /// The operation's name (`foundry/license/route`, ...).
     pub fn name(self) -> &'static str {
         match self {
             Self::LicenseRoute => "foundry/license/route",
             Self::PlatformPreview => "foundry/platform/preview",
+            Self::AdmissionReview => "foundry/admission/review",
         }
     }
 
@@ -96,10 +102,28 @@ pub fn platform_preview(call: &PreviewCall) -> Answer<PreviewDecision> {
     }
 }
 
+/// Reviews a change for an admission engine (typed form); `data` holds the related objects.
+pub fn admission_review(call: &AdmissionCall, data: Option<&Value>) -> Answer<AdmissionReview> {
+    match admission::review(call, data) {
+        Ok(decision) => Answer::Success { decision },
+        Err(errors) => Answer::failure(&errors),
+    }
+}
+
 /// Runs operation `op` on a JSON call and returns the JSON answer. Never panics; every refusal is an answer.
 pub fn call(op: &str, input: &[u8]) -> String {
+    call_with_data(op, input, None)
+}
+
+/// Like [`call`], with OPA's `data` document: the related objects for operations that read them (admission
+/// review); the others ignore it. `None` is OPA's undefined `data`.
+pub fn call_with_data(op: &str, input: &[u8], data: Option<&Value>) -> String {
     match Operation::from_name(op) {
-        Some(op) => call_op(op, input),
+        Some(op) => {
+            let mut out = Vec::new();
+            call_op_with_data_into(op, input, data, &mut out);
+            String::from_utf8(out).unwrap_or_default()
+        }
         None => {
             let mut out = Vec::new();
             write_json(&Answer::<()>::failure(&[InputError::UnknownOperation(crate::time::shorten(op))]), &mut out);
@@ -117,6 +141,11 @@ pub fn call_op(op: Operation, input: &[u8]) -> String {
 
 /// Runs a known operation and appends the JSON answer to `out` (hosts that frame the answer avoid a copy).
 pub fn call_op_into(op: Operation, input: &[u8], out: &mut Vec<u8>) {
+    call_op_with_data_into(op, input, None, out);
+}
+
+/// Like [`call_op_into`], with OPA's `data` document.
+pub fn call_op_with_data_into(op: Operation, input: &[u8], data: Option<&Value>, out: &mut Vec<u8>) {
     match op {
         Operation::LicenseRoute => match parse::<RouteCall>(input) {
             Ok(call) => write_json(&license_route(&call), out),
@@ -126,11 +155,18 @@ pub fn call_op_into(op: Operation, input: &[u8], out: &mut Vec<u8>) {
             Ok(call) => write_json(&platform_preview(&call), out),
             Err(e) => write_json(&Answer::<()>::failure(&[e]), out),
         },
+        Operation::AdmissionReview => match parse::<AdmissionCall>(input) {
+            Ok(call) => write_json(&admission_review(&call, data), out),
+            Err(e) => write_json(&Answer::<()>::failure(&[e]), out),
+        },
     }
 }
 
 fn parse<T: serde::de::DeserializeOwned>(input: &[u8]) -> Result<T, InputError> {
-    if input.iter().all(u8::is_ascii_whitespace) {
+    // OPA hosts pass an undefined input as no bytes, and some pass `null` for it (the npm SDK's fast path sends
+    // nothing where its slow path and other hosts send `null`): both mean no input.
+    let trimmed = input.trim_ascii();
+    if trimmed.is_empty() || trimmed == b"null" {
         return Err(InputError::MissingInput);
     }
     if input.len() > MAX_CALL_BYTES {

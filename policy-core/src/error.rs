@@ -148,6 +148,14 @@ pub enum InputError {
         /// What is wrong.
         detail: String,
     },
+    /// The policy `data` (the related objects an admission engine passes) is not in the expected layout.
+    #[error("data: {detail}")]
+    InvalidData {
+        /// Path inside `data`.
+        path: String,
+        /// What is wrong.
+        detail: String,
+    },
 }
 
 impl InputError {
@@ -169,6 +177,7 @@ impl InputError {
             Self::TooManyObjects { .. } => "TooManyObjects",
             Self::NoLicense => "NoLicense",
             Self::InvalidObservation { .. } => "InvalidObservation",
+            Self::InvalidData { .. } => "InvalidData",
         }
     }
 
@@ -189,7 +198,8 @@ impl InputError {
             | Self::TooManyInstances { .. }
             | Self::TooManyObjects { .. }
             | Self::NoLicense
-            | Self::InvalidObservation { .. } => None,
+            | Self::InvalidObservation { .. }
+            | Self::InvalidData { .. } => None,
         }
     }
 
@@ -203,6 +213,7 @@ impl InputError {
             | Self::InvalidDomain { path, .. }
             | Self::InvalidDnsTargets { path, .. } => path.clone(),
             Self::InvalidObservation { path, .. } => format!("observations.{path}"),
+            Self::InvalidData { path, .. } => format!("data.{path}"),
             Self::InvalidInstanceName { .. } | Self::DuplicateObject { .. } => "metadata.name".into(),
             Self::MissingBaseDomain { .. } => "spec.gateway.baseDomain".into(),
             Self::TooManyInstances { .. } => "instances".into(),
@@ -243,6 +254,9 @@ impl InputError {
             Self::InvalidObservation { .. } => {
                 "each player entry needs `instance` and either `connected: <count>` or `error: <text>`".into()
             }
+            Self::InvalidData { .. } => "replicate the objects as `kubernetes.<resource>.<namespace>.<name>` \
+                                          (the kube-mgmt layout), e.g. `kubernetes.foundrylicenses.tabletop.guild`"
+                .into(),
         }
     }
 

@@ -10,10 +10,12 @@
 //! - [`model`]: the `FoundryLicense` / `FoundryInstance` API types;
 //! - [`routing`]: the routing rules of a license;
 //! - [`preview`]: every license of a set of objects at once;
+//! - [`admission`]: the review of a change for an admission engine;
 //! - [`manifests`]: the Kubernetes objects a decision becomes;
 //! - [`status`]: the license status a decision writes;
 //! - [`error`]: error codes.
 
+pub mod admission;
 pub mod api;
 pub mod decision;
 pub mod error;

@@ -184,9 +184,9 @@ fn parse_json(raw: &[u8]) -> i32 {
     }
 }
 
-fn run(entrypoint: i32, input: &[u8]) -> i32 {
+fn run(entrypoint: i32, input: &[u8], data: Option<&Value>) -> i32 {
     let mut out = Vec::new();
-    if crate::evaluate_into(entrypoint, input, &mut out).is_err() {
+    if crate::evaluate_into(entrypoint, input, data, &mut out).is_err() {
         abort(&format!("internal: illegal entrypoint id {entrypoint}"));
     }
     leak_c_string(out)
@@ -398,7 +398,8 @@ pub unsafe extern "C" fn eval(ctx_addr: i32) -> i32 {
         Some(v) => serde_json::to_vec(v).unwrap_or_default(),
         None => Vec::new(),
     };
-    let result = run(c.entrypoint, &input);
+    // SAFETY: per the ABI, the data address is 0 or a value of this module.
+    let result = run(c.entrypoint, &input, unsafe { value(c.data) });
     // SAFETY: `run` returned a NUL-terminated buffer it leaked.
     let text = unsafe { core::ffi::CStr::from_ptr(result as u32 as usize as *const core::ffi::c_char) };
     c.result = parse_json(text.to_bytes());
@@ -416,7 +417,7 @@ pub unsafe extern "C" fn eval(ctx_addr: i32) -> i32 {
 pub unsafe extern "C" fn opa_eval(
     _reserved: i32,
     entrypoint: i32,
-    _data: i32,
+    data: i32,
     input: i32,
     input_len: i32,
     heap: i32,
@@ -424,6 +425,6 @@ pub unsafe extern "C" fn opa_eval(
 ) -> i32 {
     set_heap_ptr(heap as u32 as usize);
     install_panic_hook();
-    // SAFETY: per the ABI; the input lies below the heap pointer, so evaluation never overwrites it.
-    run(entrypoint, unsafe { bytes(input, input_len) })
+    // SAFETY: per the ABI; the input and the data lie below the heap pointer, so evaluation never overwrites them.
+    run(entrypoint, unsafe { bytes(input, input_len) }, unsafe { value(data) })
 }
