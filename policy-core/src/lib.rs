@@ -13,11 +13,14 @@
 //! - [`admission`]: the review of a change for an admission engine;
 //! - [`manifests`]: the Kubernetes objects a decision becomes;
 //! - [`status`]: the license status a decision writes;
-//! - [`error`]: error codes.
+//! - [`error`]: error codes;
+//! - `documents` (feature `yaml-input`): reading objects and observations from YAML text.
 
 pub mod admission;
 pub mod api;
 pub mod decision;
+#[cfg(feature = "yaml-input")]
+pub mod documents;
 pub mod error;
 pub mod manifests;
 pub mod model;

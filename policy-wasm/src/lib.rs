@@ -6,13 +6,26 @@
 //! that is both Rust's global allocator and the OPA heap, so host heap resets reclaim everything. The two ABI
 //! version globals cannot be written in Rust; the post-link step (`cargo xtask build-wasm`) adds them.
 //!
+//! With `--no-default-features --features bindgen` it is instead the browser preview's module: a wasm-bindgen
+//! API over the same call/answer layer (see `bindgen`), with Rust's own allocator and memory. The two builds
+//! never mix: their link settings, allocators and exports conflict.
+//!
 //! It must not: keep state that allocates between evaluations, import anything but `env.memory` and
-//! `env.opa_abort`, or decide anything itself.
+//! `env.opa_abort` (OPA build), or decide anything itself.
 
 use policy_core::Operation;
 
+#[cfg(all(target_arch = "wasm32", feature = "opa-abi", feature = "bindgen"))]
+compile_error!(
+    "features `opa-abi` and `bindgen` are two different wasm modules; build the browser one with \
+     `--no-default-features --features bindgen` (cargo xtask build-web does)"
+);
+
 #[cfg(all(target_arch = "wasm32", feature = "opa-abi"))]
 mod opa_abi;
+
+#[cfg(feature = "bindgen")]
+pub mod bindgen;
 
 /// The OPA ABI version this module implements (major, minor).
 pub const ABI_VERSION: (i32, i32) = (1, 3);
