@@ -59,6 +59,19 @@ impl EngineArgs {
 pub enum Command {
     /// Decide the routing of every license in YAML files, with no cluster.
     Preview(PreviewArgs),
+    /// Serve the browser preview (built by `cargo xtask build-web`) on a local address.
+    ServePreview(ServePreviewArgs),
+}
+
+/// `serve-preview` flags.
+#[derive(Debug, Args)]
+pub struct ServePreviewArgs {
+    /// Address to listen on. Loopback by default; the page needs no one else.
+    #[arg(long, value_name = "ADDR", default_value = crate::serve::DEFAULT_LISTEN)]
+    pub listen: std::net::SocketAddr,
+    /// The directory to serve (what `cargo xtask build-web` wrote).
+    #[arg(long, value_name = "DIR", default_value = crate::serve::DEFAULT_DIR)]
+    pub dir: PathBuf,
 }
 
 /// `preview` flags.
@@ -118,6 +131,17 @@ fn run(cli: &Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<(), 
                 out_dir: args.out.clone(),
             };
             preview::run(&engine, &options, clock(), stdout, stderr).map(|_| ())
+        }
+        Command::ServePreview(args) => {
+            let server = crate::serve::Server::bind(args.listen, &args.dir)?;
+            let addr = server.local_addr()?;
+            if !addr.ip().is_loopback() {
+                let _ = writeln!(stderr, "warning: serving on {addr}, which other machines can reach");
+            }
+            let _ = writeln!(stdout, "serving {} at http://{addr}/ (Ctrl-C stops)", server.root().display());
+            let _ = stdout.flush();
+            server.run();
+            Ok(())
         }
     }
 }

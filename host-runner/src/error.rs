@@ -13,6 +13,7 @@
 
 use crate::engine::EngineError;
 use crate::load::LoadError;
+use crate::serve::ServeError;
 use policy_core::Diagnostic;
 use std::path::PathBuf;
 
@@ -64,6 +65,9 @@ pub enum RunError {
         /// The OS error.
         reason: String,
     },
+    /// The preview server could not start.
+    #[error(transparent)]
+    Serve(#[from] ServeError),
     /// Something that should not happen.
     #[error("internal error: {0}")]
     Internal(String),
@@ -76,7 +80,8 @@ impl RunError {
             Self::Usage(_) => exit::USAGE,
             Self::Load(_) | Self::Invalid(_) => exit::INVALID_INPUT,
             Self::Policy(_) => exit::POLICY,
-            Self::Output { .. } | Self::Internal(_) => exit::INTERNAL,
+            Self::Serve(ServeError::Directory { .. }) => exit::USAGE,
+            Self::Output { .. } | Self::Serve(_) | Self::Internal(_) => exit::INTERNAL,
         }
     }
 
@@ -88,6 +93,7 @@ impl RunError {
             Self::Invalid(_) => "InvalidInput",
             Self::Policy(e) => e.code(),
             Self::Output { .. } => "OutputUnwritable",
+            Self::Serve(e) => e.code(),
             Self::Internal(_) => "Internal",
         }
     }

@@ -9,6 +9,7 @@
 //! - [`preview`]: the `preview` command;
 //! - [`render`]: tables, JSON and YAML output;
 //! - [`output`]: all-or-nothing file writing;
+//! - [`serve`]: the static server of the browser preview (`serve-preview`);
 //! - [`cli`]: flags and exit codes; [`error`]: errors and their exit codes.
 
 pub mod cli;
@@ -19,3 +20,4 @@ pub mod load;
 pub mod output;
 pub mod preview;
 pub mod render;
+pub mod serve;

@@ -1,9 +1,11 @@
 //! The case corpus and its checker.
 //!
-//! `tests/corpus/<area>/<NNN-name>.yaml` holds one scenario per file: the operation, the call (input objects and
-//! observations) and the expected decision or error codes. Every runner (native `policy-core`, the CLI, the
-//! built `.wasm` in each host) loads the cases with [`load_cases`] and checks its answer with [`check`], so all
-//! of them are held to the same expectations. Runners that cannot express a case list it, with a reason, in
+//! `tests/corpus/<area>/<NNN-name>.yaml` holds one scenario per file: the operation, the call (OPA's `input`:
+//! objects and observations, or an admission review), OPA's `data` when the operation reads it, and the expected
+//! decision or error codes. The Rust runners (native `policy-core`, the CLI, our wasmtime host) load the cases with
+//! [`load_cases`] and check their answer with [`check`]; the hosts outside Rust (OPA's npm SDK in Node and
+//! Chromium, the `opa-wasm` crate) compare with the native answers `policy-core`'s `corpus_answers` example
+//! writes, so all of them are held to the same expectations. Runners that cannot express a case list it, with a reason, in
 //! `tests/corpus/DIVERGENCES.yaml`; nothing is skipped silently.
 
 // Test support: a broken case or generator should fail the test run loudly.
