@@ -221,9 +221,10 @@ fn corpus_answers() -> Result<PathBuf> {
     Ok(dir.join("index.json"))
 }
 
-/// The `host-runner` binary the Node tests start.
+/// The `host-runner` binary the Node tests start: the one the workspace's test build makes, so nothing is built
+/// twice with other features (the test build unifies in the dev-dependencies' wasmtime features).
 fn host_runner_bin() -> Result<PathBuf> {
-    run(cargo().args(["build", "--quiet", "--package", "host-runner"]))?;
+    run(cargo().args(["test", "--no-run", "--quiet", "--workspace"]))?;
     Ok(target().join("debug").join("host-runner"))
 }
 
@@ -235,9 +236,7 @@ fn ensure_chromium() -> Result<PathBuf> {
     let chromium = PathBuf::from(CHROMIUM);
     if !chromium.exists() {
         run(Command::new("apt-get").arg("update"))?;
-        run(Command::new("apt-get")
-            .args(["install", "-y", "--no-install-recommends", "chromium"])
-            .env("DEBIAN_FRONTEND", "noninteractive"))?;
+        run(Command::new("apt-get").args(["install", "-y", "chromium"]).env("DEBIAN_FRONTEND", "noninteractive"))?;
     }
     Ok(chromium)
 }
@@ -275,9 +274,7 @@ fn opa_wasm_runner(index: &Path, module: &Path) -> Result {
 fn engines() -> Result {
     let module = build_wasm()?;
     timed("native and wasmtime corpus", || {
-        run(cargo()
-            .args(["nextest", "run", "--package", "policy-core", "--package", "host-runner"])
-            .args(["-E", "test(corpus) | test(wasm_matches_native)"]))
+        run(cargo().args(["nextest", "run", "--workspace", "-E", "test(corpus) | test(wasm_matches_native)"]))
     })?;
     let index = corpus_answers()?;
     npm_ci()?;

@@ -82,7 +82,8 @@ async fn run_module(runner: &str, module: &[u8], want_abi: &str, cases: &[Value]
     for failure in &failures {
         println!("FAIL [{runner}] {failure}");
     }
-    println!("{runner} (ABI {abi}): {passed} passed, {} failed", failures.len());
+    println!("{runner} runs the module as ABI {abi}");
+    println!("{runner}: {passed} passed, {} failed", failures.len());
     Ok(failures.is_empty() && passed > 0)
 }
 
