@@ -81,6 +81,11 @@ for (const [runner, bytes] of [["fast path", fast], ["eval-context path", slow]]
     const wrongShape = missing({ licence: {} });
     assert.equal(wrongShape.errors[0].code, "InvalidJson");
     assert.match(wrongShape.errors[0].message, /unknown field `licence`/);
+    // The policy reads the bytes the host sent, on both paths: a duplicate key is refused as it is natively,
+    // not silently resolved by a parse and re-serialisation inside the module.
+    const duplicate = missing(rawJson("{\"observations\": {}, \"observations\": {}}"));
+    assert.equal(duplicate.errors[0].code, "InvalidJson");
+    assert.match(duplicate.errors[0].message, /duplicate field `observations`/);
     assert.throws(() => policy.setData(rawJson("{\"kubernetes\":")), /failed to parse json value/);
   });
 }
