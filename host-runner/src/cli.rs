@@ -71,6 +71,8 @@ pub enum Command {
     Kratix(KratixArgs),
     /// List the Foundry release catalog: every release, and what `latest` and each channel resolve to.
     Catalog(CatalogArgs),
+    /// Serve the browser preview (built by `cargo xtask build-web`) on a local address.
+    ServePreview(ServePreviewArgs),
 }
 
 /// `kratix` flags.
@@ -111,6 +113,17 @@ pub struct KratixArgs {
     /// `FOUNDRY_RELEASE_CATALOG` is used when it exists.
     #[arg(long, value_name = "FILE")]
     pub catalog: Option<PathBuf>,
+}
+
+/// `serve-preview` flags.
+#[derive(Debug, Args)]
+pub struct ServePreviewArgs {
+    /// Address to listen on. Loopback by default; the page needs no one else.
+    #[arg(long, value_name = "ADDR", default_value = crate::serve::DEFAULT_LISTEN)]
+    pub listen: std::net::SocketAddr,
+    /// The directory to serve (what `cargo xtask build-web` wrote).
+    #[arg(long, value_name = "DIR", default_value = crate::serve::DEFAULT_DIR)]
+    pub dir: PathBuf,
 }
 
 /// `preview` flags.
@@ -205,6 +218,17 @@ fn run(cli: &Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<(), 
             stdout
                 .write_all(text.as_bytes())
                 .map_err(|e| RunError::Output { path: "<stdout>".into(), reason: e.to_string() })
+        }
+        Command::ServePreview(args) => {
+            let server = crate::serve::Server::bind(args.listen, &args.dir)?;
+            let addr = server.local_addr()?;
+            if !addr.ip().is_loopback() {
+                let _ = writeln!(stderr, "warning: serving on {addr}, which other machines can reach");
+            }
+            let _ = writeln!(stdout, "serving {} at http://{addr}/ (Ctrl-C stops)", server.root().display());
+            let _ = stdout.flush();
+            server.run();
+            Ok(())
         }
     }
 }

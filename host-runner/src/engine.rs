@@ -85,6 +85,9 @@ pub enum EngineError {
     /// The module returned something that is not an OPA result set holding one result.
     #[error("the policy returned a malformed answer: {0}")]
     MalformedAnswer(String),
+    /// The module could not parse the `data` document (`opa_json_parse` returned 0).
+    #[error("the policy module refused the data document: {0}")]
+    DataRejected(String),
 }
 
 impl EngineError {
@@ -100,6 +103,7 @@ impl EngineError {
             Self::Aborted(_) => "PolicyAborted",
             Self::Trapped(_) => "PolicyTrapped",
             Self::MalformedAnswer(_) => "PolicyMalformedAnswer",
+            Self::DataRejected(_) => "PolicyDataRejected",
         }
     }
 }
@@ -264,13 +268,29 @@ impl PolicyEngine {
 
     /// Like [`PolicyEngine::evaluate`], and also reports what the evaluation used.
     pub fn evaluate_metered(&self, entrypoint: &str, input: &[u8]) -> Result<(Vec<u8>, Usage), EngineError> {
+        self.evaluate_with_data(entrypoint, input, None)
+    }
+
+    /// Evaluates `entrypoint` on the JSON `input` with OPA's `data` document (JSON; `None` leaves it undefined),
+    /// loaded the way OPA's SDKs load it: `opa_malloc`, `opa_json_parse`, then the heap pointer is saved above it.
+    pub fn evaluate_with_data(
+        &self,
+        entrypoint: &str,
+        input: &[u8],
+        data: Option<&[u8]>,
+    ) -> Result<(Vec<u8>, Usage), EngineError> {
         let id = *self.entrypoints.get(entrypoint).ok_or_else(|| EngineError::UnknownEntrypoint(entrypoint.into()))?;
-        if input.len() > self.limits.input_bytes {
-            return Err(EngineError::InputTooLarge { size: input.len(), limit: self.limits.input_bytes });
+        let total = input.len() + data.map_or(0, <[u8]>::len);
+        if total > self.limits.input_bytes {
+            return Err(EngineError::InputTooLarge { size: total, limit: self.limits.input_bytes });
         }
         let mut s = self.instantiate()?;
         let heap_ptr_get = self.func::<(), i32>(&mut s, "opa_heap_ptr_get")?;
         let opa_eval = self.func::<(i32, i32, i32, i32, i32, i32, i32), i32>(&mut s, "opa_eval")?;
+        let data_addr = match data {
+            Some(data) => self.load_json(&mut s, data)?,
+            None => 0,
+        };
 
         let heap = heap_ptr_get.call(&mut s.store, ()).map_err(|e| self.trap(e, &s.store))?;
         let start = usize::try_from(heap).map_err(|_| EngineError::Abi("negative heap pointer".into()))?;
@@ -283,14 +303,30 @@ impl PolicyEngine {
         s.memory.write(&mut s.store, start, input).map_err(|e| EngineError::Trapped(e.to_string()))?;
         let len = i32::try_from(input.len())
             .map_err(|_| EngineError::InputTooLarge { size: input.len(), limit: self.limits.input_bytes })?;
-        let result =
-            opa_eval.call(&mut s.store, (0, id, 0, heap, len, heap + len, 0)).map_err(|e| self.trap(e, &s.store))?;
+        let result = opa_eval
+            .call(&mut s.store, (0, id, data_addr, heap, len, heap + len, 0))
+            .map_err(|e| self.trap(e, &s.store))?;
         let raw = read_c_string(s.memory.data(&s.store), result, self.limits.answer_bytes)?;
         let usage = Usage {
             fuel: self.limits.fuel.saturating_sub(s.store.get_fuel().unwrap_or(0)),
             memory_bytes: s.memory.data_size(&s.store),
         };
         Ok((extract_result(raw)?, usage))
+    }
+
+    /// Copies JSON into the module's heap and parses it there; returns the value address.
+    fn load_json(&self, s: &mut Session, json: &[u8]) -> Result<i32, EngineError> {
+        let malloc = self.func::<i32, i32>(s, "opa_malloc")?;
+        let parse = self.func::<(i32, i32), i32>(s, "opa_json_parse")?;
+        let len = i32::try_from(json.len())
+            .map_err(|_| EngineError::InputTooLarge { size: json.len(), limit: self.limits.input_bytes })?;
+        let addr = malloc.call(&mut s.store, len).map_err(|e| self.trap(e, &s.store))?;
+        let start = usize::try_from(addr).map_err(|_| EngineError::Abi("negative heap address".into()))?;
+        s.memory.write(&mut s.store, start, json).map_err(|e| EngineError::Trapped(e.to_string()))?;
+        match parse.call(&mut s.store, (addr, len)).map_err(|e| self.trap(e, &s.store))? {
+            0 => Err(EngineError::DataRejected("`opa_json_parse` returned 0: not valid JSON".into())),
+            value => Ok(value),
+        }
     }
 
     fn instantiate(&self) -> Result<Session, EngineError> {

@@ -14,6 +14,7 @@
 use crate::cluster::ClusterError;
 use crate::engine::EngineError;
 use crate::load::LoadError;
+use crate::serve::ServeError;
 use policy_core::Diagnostic;
 use std::path::PathBuf;
 
@@ -68,6 +69,9 @@ pub enum RunError {
         /// The OS error.
         reason: String,
     },
+    /// The preview server could not start.
+    #[error(transparent)]
+    Serve(#[from] ServeError),
     /// Something that should not happen.
     #[error("internal error: {0}")]
     Internal(String),
@@ -82,7 +86,8 @@ impl RunError {
             Self::Policy(_) => exit::POLICY,
             Self::Cluster(ClusterError::Snapshot(_)) => exit::INVALID_INPUT,
             Self::Cluster(_) => exit::SERVICE,
-            Self::Output { .. } | Self::Internal(_) => exit::INTERNAL,
+            Self::Serve(ServeError::Directory { .. }) => exit::USAGE,
+            Self::Output { .. } | Self::Serve(_) | Self::Internal(_) => exit::INTERNAL,
         }
     }
 
@@ -95,6 +100,7 @@ impl RunError {
             Self::Policy(e) => e.code(),
             Self::Cluster(e) => e.code(),
             Self::Output { .. } => "OutputUnwritable",
+            Self::Serve(e) => e.code(),
             Self::Internal(_) => "Internal",
         }
     }

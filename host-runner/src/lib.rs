@@ -12,6 +12,7 @@
 //! - [`probe`]: fetching Foundry's status endpoint;
 //! - [`render`]: tables, JSON and YAML output;
 //! - [`output`]: all-or-nothing file writing;
+//! - [`serve`]: the static server of the browser preview (`serve-preview`);
 //! - [`cli`]: flags and exit codes; [`error`]: errors and their exit codes.
 
 pub mod catalog;
@@ -27,3 +28,4 @@ pub mod output;
 pub mod preview;
 pub mod probe;
 pub mod render;
+pub mod serve;

@@ -1,10 +1,11 @@
 //! Reading Kubernetes objects from YAML files and directories, with limits.
 //!
-//! Files are read whole, checked against size limits before parsing, decoded as UTF-8, and parsed as multi-document
-//! YAML (JSON is YAML) with the YAML reader's own budget against alias bombs and runaway nesting. Directories are
-//! read recursively in name order, so the same tree always yields the same objects in the same order. `List`
-//! documents (`kubectl get -o yaml`) are expanded. Objects without a namespace get `default`, as `kubectl` does.
+//! Files are read whole, checked against size limits before parsing, decoded as UTF-8, and handed to
+//! `policy_core::documents`, the one YAML reader the browser preview shares (multi-document, `List` expansion,
+//! `default` namespace, the reader's budget against alias bombs and runaway nesting). Directories are read
+//! recursively in name order, so the same tree always yields the same objects in the same order.
 
+use policy_core::documents::{self, DocumentError};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -173,58 +174,30 @@ pub fn load_file(path: &Path) -> Result<Vec<Loaded>, LoadError> {
         });
     }
     let bytes = std::fs::read(path).map_err(|e| io(path, &e))?;
-    let docs = parse_documents(path, &bytes)?;
-    let mut out = Vec::new();
-    for (i, doc) in docs.into_iter().enumerate() {
-        match doc {
-            Value::Null => {}
-            Value::Object(_) => expand(path, i + 1, doc, &mut out)?,
-            _ => return Err(LoadError::NotAnObject { path: path.to_path_buf(), index: i + 1 }),
-        }
-    }
-    Ok(out)
+    let text = utf8(path, &bytes)?;
+    let objects = documents::read_objects(text).map_err(|e| document_error(path, e))?;
+    Ok(objects.into_iter().map(|value| Loaded { source: path.to_path_buf(), value }).collect())
 }
 
 /// Parses the YAML documents of a file's bytes.
 pub fn parse_documents(path: &Path, bytes: &[u8]) -> Result<Vec<Value>, LoadError> {
-    let text = std::str::from_utf8(bytes)
-        .map_err(|e| LoadError::NotUtf8 { path: path.to_path_buf(), offset: e.valid_up_to() })?;
-    serde_saphyr::from_multiple::<Value>(text)
-        .map_err(|e| LoadError::Yaml { path: path.to_path_buf(), detail: one_line(&e.to_string()) })
+    documents::parse_documents(utf8(path, bytes)?).map_err(|e| document_error(path, e))
 }
 
-fn one_line(text: &str) -> String {
-    let line = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("; ");
-    line.chars().take(400).collect()
+/// Reads an observations file's bytes: one mapping.
+pub fn parse_observations(path: &Path, bytes: &[u8]) -> Result<Value, LoadError> {
+    documents::read_observations(utf8(path, bytes)?).map_err(|e| document_error(path, e))
 }
 
-fn expand(path: &Path, index: usize, mut doc: Value, out: &mut Vec<Loaded>) -> Result<(), LoadError> {
-    let kind = doc.get("kind").and_then(Value::as_str).unwrap_or_default();
-    if kind == "List" || (kind.ends_with("List") && doc.get("items").is_some()) {
-        let items = match doc.get_mut("items").map(Value::take) {
-            Some(Value::Array(items)) => items,
-            _ => return Err(LoadError::NotAnObject { path: path.to_path_buf(), index }),
-        };
-        for item in items {
-            if !item.is_object() {
-                return Err(LoadError::NotAnObject { path: path.to_path_buf(), index });
-            }
-            push(path, item, out);
-        }
-        return Ok(());
-    }
-    if doc.get("kind").is_none() {
-        return Err(LoadError::NotAnObject { path: path.to_path_buf(), index });
-    }
-    push(path, doc, out);
-    Ok(())
+fn utf8<'a>(path: &Path, bytes: &'a [u8]) -> Result<&'a str, LoadError> {
+    std::str::from_utf8(bytes).map_err(|e| LoadError::NotUtf8 { path: path.to_path_buf(), offset: e.valid_up_to() })
 }
 
-fn push(path: &Path, mut value: Value, out: &mut Vec<Loaded>) {
-    if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut)
-        && meta.get("namespace").and_then(Value::as_str).is_none_or(str::is_empty)
-    {
-        meta.insert("namespace".into(), Value::String(policy_core::model::DEFAULT_NAMESPACE.into()));
+fn document_error(path: &Path, e: DocumentError) -> LoadError {
+    let path = path.to_path_buf();
+    match e {
+        DocumentError::Yaml { detail } => LoadError::Yaml { path, detail },
+        DocumentError::NotAnObject { index } => LoadError::NotAnObject { path, index },
+        DocumentError::NotObservations => LoadError::NotAnObject { path, index: 1 },
     }
-    out.push(Loaded { source: path.to_path_buf(), value });
 }

@@ -92,26 +92,15 @@ pub fn decide(
 
 /// The observations document: the file's content, with `now` set to the clock when the file has none.
 pub fn read_observations(path: Option<&Path>, clock: Timestamp) -> Result<Value, RunError> {
-    let mut doc = match path {
+    let doc = match path {
         None => json!({}),
         Some(path) => {
             let bytes = std::fs::read(path)
                 .map_err(|e| load::LoadError::Io { path: path.to_path_buf(), reason: e.to_string() })?;
-            let mut docs = load::parse_documents(path, &bytes)?;
-            match (docs.len(), docs.pop()) {
-                (1, Some(v @ Value::Object(_))) => v,
-                _ => {
-                    return Err(load::LoadError::NotAnObject { path: path.to_path_buf(), index: 1 }.into());
-                }
-            }
+            load::parse_observations(path, &bytes)?
         }
     };
-    if let Some(map) = doc.as_object_mut()
-        && !map.contains_key("now")
-    {
-        map.insert("now".into(), Value::String(clock.to_string()));
-    }
-    Ok(doc)
+    Ok(policy_core::documents::with_default_now(doc, &clock.to_string()))
 }
 
 fn source_of<'a>(objects: &'a [Loaded], kind: &str, namespace: &str, name: &str) -> Option<&'a Path> {

@@ -24,9 +24,10 @@ fn corpus_passes_in_wasmtime_and_matches_native_bytes() {
     let mut failures = Vec::new();
     for case in cases.iter().filter(|c| !corpus::diverges(c, "wasmtime")) {
         let call = corpus::call_bytes(case);
-        let native = policy_core::call(&case.operation, &call);
-        let wasm = match engine().evaluate(&case.operation, &call) {
-            Ok(bytes) => String::from_utf8(bytes).unwrap(),
+        let native = policy_core::api::call_with_data(&case.operation, &call, case.data.as_ref());
+        let data = corpus::data_bytes(case);
+        let wasm = match engine().evaluate_with_data(&case.operation, &call, data.as_deref()) {
+            Ok((bytes, _)) => String::from_utf8(bytes).unwrap(),
             Err(e) => {
                 failures.push(format!("{}: the module failed: {e}", case.name));
                 continue;

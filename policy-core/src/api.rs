@@ -7,6 +7,7 @@
 //! Answers are tagged: `{"outcome":"success","decision":{...}}` or
 //! `{"outcome":"failure","errors":[{"code","message","object","path","help"}]}`.
 
+use crate::admission::{self, AdmissionCall, AdmissionReview};
 use crate::decision::{self, RouteDecision};
 use crate::error::{Diagnostic, InputError};
 #[cfg(doc)]
@@ -19,6 +20,7 @@ use crate::routing::RouteCall;
 use crate::versions::{CatalogCall, CatalogListing};
 use crate::{foundry, instance, versions};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 /// Largest call accepted, in bytes. Hosts enforce their own (lower) limits first; this one holds in every host.
 pub const MAX_CALL_BYTES: usize = 64 * 1024 * 1024;
@@ -31,6 +33,9 @@ pub enum Operation {
     LicenseRoute,
     /// Route every license in a set of objects: [`PreviewCall`] → [`PreviewDecision`].
     PlatformPreview,
+    /// Review a change to a license or instance for an admission engine: [`AdmissionCall`] plus the related
+    /// objects as `data` → [`AdmissionReview`].
+    AdmissionReview,
     /// Configure an instance: [`InstanceCall`] → [`InstanceDecision`].
     InstanceConfigure,
     /// Delete an instance: [`InstanceCall`] → [`InstanceDecision`].
@@ -43,9 +48,10 @@ pub enum Operation {
 
 impl Operation {
     /// Every operation, in entrypoint-id order.
-    pub const ALL: [Operation; 6] = [
+    pub const ALL: [Operation; 7] = [
         Operation::LicenseRoute,
         Operation::PlatformPreview,
+        Operation::AdmissionReview,
         Operation::InstanceConfigure,
         Operation::InstanceDelete,
         Operation::InstanceObserve,
@@ -57,6 +63,7 @@ impl Operation {
         match self {
             Self::LicenseRoute => "foundry/license/route",
             Self::PlatformPreview => "foundry/platform/preview",
+            Self::AdmissionReview => "foundry/admission/review",
             Self::InstanceConfigure => "foundry/instance/configure",
             Self::InstanceDelete => "foundry/instance/delete",
             Self::InstanceObserve => "foundry/instance/observe",
@@ -124,10 +131,25 @@ pub fn platform_preview(call: &PreviewCall) -> Answer<PreviewDecision> {
     answer(preview::preview(call))
 }
 
+/// Reviews a change for an admission engine (typed form); `data` holds the related objects.
+pub fn admission_review(call: &AdmissionCall, data: Option<&Value>) -> Answer<AdmissionReview> {
+    answer(admission::review(call, data))
+}
+
 /// Runs operation `op` on a JSON call and returns the JSON answer. Never panics; every refusal is an answer.
 pub fn call(op: &str, input: &[u8]) -> String {
+    call_with_data(op, input, None)
+}
+
+/// Like [`call`], with OPA's `data` document: the related objects for operations that read them (admission
+/// review); the others ignore it. `None` is OPA's undefined `data`.
+pub fn call_with_data(op: &str, input: &[u8], data: Option<&Value>) -> String {
     match Operation::from_name(op) {
-        Some(op) => call_op(op, input),
+        Some(op) => {
+            let mut out = Vec::new();
+            call_op_with_data_into(op, input, data, &mut out);
+            String::from_utf8(out).unwrap_or_default()
+        }
         None => {
             let mut out = Vec::new();
             write_json(&Answer::<()>::failure(&[InputError::UnknownOperation(crate::time::shorten(op))]), &mut out);
@@ -145,9 +167,15 @@ pub fn call_op(op: Operation, input: &[u8]) -> String {
 
 /// Runs a known operation and appends the JSON answer to `out` (hosts that frame the answer avoid a copy).
 pub fn call_op_into(op: Operation, input: &[u8], out: &mut Vec<u8>) {
+    call_op_with_data_into(op, input, None, out);
+}
+
+/// Like [`call_op_into`], with OPA's `data` document.
+pub fn call_op_with_data_into(op: Operation, input: &[u8], data: Option<&Value>, out: &mut Vec<u8>) {
     match op {
         Operation::LicenseRoute => run(input, out, decision::route),
         Operation::PlatformPreview => run(input, out, preview::preview),
+        Operation::AdmissionReview => run(input, out, |call| admission::review(call, data)),
         Operation::InstanceConfigure => run(input, out, instance::configure),
         Operation::InstanceDelete => run(input, out, instance::delete),
         Operation::InstanceObserve => run(input, out, |fetch| foundry::interpret(fetch).map_err(|e| vec![e])),
@@ -168,7 +196,10 @@ where
 }
 
 fn parse<T: serde::de::DeserializeOwned>(input: &[u8]) -> Result<T, InputError> {
-    if input.iter().all(u8::is_ascii_whitespace) {
+    // OPA hosts pass an undefined input as no bytes, and some pass `null` for it (the npm SDK's fast path sends
+    // nothing where its slow path and other hosts send `null`): both mean no input.
+    let trimmed = input.trim_ascii();
+    if trimmed.is_empty() || trimmed == b"null" {
         return Err(InputError::MissingInput);
     }
     if input.len() > MAX_CALL_BYTES {

@@ -160,6 +160,14 @@ pub enum InputError {
         /// What is wrong.
         detail: String,
     },
+    /// The policy `data` (the related objects an admission engine passes) is not in the expected layout.
+    #[error("data: {detail}")]
+    InvalidData {
+        /// Path inside `data`.
+        path: String,
+        /// What is wrong.
+        detail: String,
+    },
 }
 
 impl InputError {
@@ -182,6 +190,7 @@ impl InputError {
             Self::NoLicense => "NoLicense",
             Self::InvalidObservation { .. } => "InvalidObservation",
             Self::Refused { rule, .. } => rule.code(),
+            Self::InvalidData { .. } => "InvalidData",
         }
     }
 
@@ -203,7 +212,8 @@ impl InputError {
             | Self::TooManyInstances { .. }
             | Self::TooManyObjects { .. }
             | Self::NoLicense
-            | Self::InvalidObservation { .. } => None,
+            | Self::InvalidObservation { .. }
+            | Self::InvalidData { .. } => None,
         }
     }
 
@@ -218,6 +228,7 @@ impl InputError {
             | Self::InvalidDnsTargets { path, .. }
             | Self::Refused { path, .. } => path.clone(),
             Self::InvalidObservation { path, .. } => format!("observations.{path}"),
+            Self::InvalidData { path, .. } => format!("data.{path}"),
             Self::InvalidInstanceName { .. } | Self::DuplicateObject { .. } => "metadata.name".into(),
             Self::MissingBaseDomain { .. } => "spec.baseDomain".into(),
             Self::TooManyInstances { .. } => "instances".into(),
@@ -260,6 +271,9 @@ impl InputError {
             Self::InvalidObservation { .. } => {
                 "each player entry needs `instance` and either `connected: <count>` or `error: <text>`".into()
             }
+            Self::InvalidData { .. } => "replicate the objects as `kubernetes.<resource>.<namespace>.<name>` \
+                                          (the kube-mgmt layout), e.g. `kubernetes.foundrylicenses.tabletop.guild`"
+                .into(),
         }
     }
 

@@ -13,13 +13,18 @@
 //! - [`instance`]: the instance workflows: [`controls`] (admission, defaults), [`versions`] (catalog, upgrade
 //!   rules), [`volumes`] (storage, volume modes), [`workload`] (Deployment, Service, PVC, copy Jobs);
 //! - [`foundry`]: reading Foundry's status endpoint;
+//! - [`admission`]: the review of a change for an admission engine;
 //! - [`manifests`]: the Kubernetes objects a decision becomes;
 //! - [`status`]: the license status a decision writes;
-//! - [`error`]: error codes.
+//! - [`error`]: error codes;
+//! - `documents` (feature `yaml-input`): reading objects and observations from YAML text.
 
+pub mod admission;
 pub mod api;
 pub mod controls;
 pub mod decision;
+#[cfg(feature = "yaml-input")]
+pub mod documents;
 pub mod error;
 pub mod foundry;
 pub mod instance;

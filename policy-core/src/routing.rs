@@ -198,29 +198,8 @@ struct Member {
 
 /// Applies the rules to a call.
 pub(crate) fn decide(call: &RouteCall) -> Result<Routing, Vec<InputError>> {
-    let mut errors = Vec::new();
-    let license_ref = object_ref(&call.license, LICENSE_KIND);
-    if call.license.is_null() {
-        return Err(vec![InputError::MissingField {
-            object: license_ref,
-            path: String::new(),
-            detail: "missing field `license`".into(),
-        }]);
-    }
-    let license: FoundryLicense = from_value(&call.license, &license_ref).map_err(|e| vec![e])?;
-    check_identity(&license.kind, &license.api_version, &license.metadata, &license_ref, LICENSE_KIND)
-        .map_err(|e| vec![e])?;
-    if !names::is_dns1123_label(&license.metadata.name) {
-        errors.push(InputError::InvalidField {
-            object: license_ref.clone(),
-            path: "metadata.name".into(),
-            detail: format!(
-                "the license name `{}` must be a DNS label (lowercase letters, digits and `-`, at most 63 \
-                 characters) because it is used in labels and object names",
-                shorten(&license.metadata.name)
-            ),
-        });
-    }
+    let (license, license_ref) = check_license(&call.license)?;
+    let mut errors: Vec<InputError> = license_name_problem(&license, &license_ref).into_iter().collect();
     let namespace = license.metadata.namespace().to_owned();
 
     let observations = match parse_observations(&call.observations) {
@@ -235,6 +214,101 @@ pub(crate) fn decide(call: &RouteCall) -> Result<Routing, Vec<InputError>> {
         }
     };
     errors.extend(check_players(&observations.players));
+    let checked = check_spec_and_members(&license, &license_ref, &namespace, &call.instances);
+    errors.extend(checked.errors);
+
+    let (Some(now), Some(gateway), true) = (now, checked.gateway, errors.is_empty()) else {
+        return Err(errors);
+    };
+    let previous = read_previous_status(&call.license);
+    Ok(apply_rules(
+        license,
+        license_ref,
+        namespace,
+        now,
+        checked.grace,
+        gateway,
+        checked.members,
+        previous,
+        &observations,
+    ))
+}
+
+/// Every problem the rules find in a license and its instances, in the order a routing call reports them,
+/// leaving out the observations. An empty list means the pipeline can route the license. Admission review uses
+/// this, so an object is refused for exactly the reasons the pipeline would refuse it.
+pub(crate) fn object_problems(license: &Value, instances: &[Value]) -> Vec<InputError> {
+    let (license, license_ref) = match check_license(license) {
+        Ok(checked) => checked,
+        Err(errors) => return errors,
+    };
+    let mut errors: Vec<InputError> = license_name_problem(&license, &license_ref).into_iter().collect();
+    let namespace = license.metadata.namespace().to_owned();
+    errors.extend(check_spec_and_members(&license, &license_ref, &namespace, instances).errors);
+    errors
+}
+
+/// The instance that routes to its own Service now: the license's `status.activeInstance`, if that instance is
+/// one of the license's instances and not scheduled for deletion (rule 3's eligibility). Taking it away (deleting
+/// it, or moving it to another license) would release it without the player check of rule 4.
+pub(crate) fn routed_instance(license: &Value, instances: &[Value]) -> Option<String> {
+    let active = read_previous_status(license).active?;
+    let namespace = object_ref(license, LICENSE_KIND).namespace;
+    let license_name = license.pointer("/metadata/name").and_then(Value::as_str)?;
+    instances
+        .iter()
+        .find(|i| {
+            object_ref(i, INSTANCE_KIND).namespace == namespace
+                && i.pointer("/metadata/name").and_then(Value::as_str) == Some(active.as_str())
+                && i.pointer("/spec/licenseRef/name").and_then(Value::as_str) == Some(license_name)
+        })
+        .filter(|i| i.pointer("/metadata/annotations").and_then(|a| a.get(SCHEDULED_DELETE_ANNOTATION)).is_none())
+        .map(|_| active)
+}
+
+/// The license object: present, well formed, of the right kind.
+fn check_license(value: &Value) -> Result<(FoundryLicense, ObjectRef), Vec<InputError>> {
+    let license_ref = object_ref(value, LICENSE_KIND);
+    if value.is_null() {
+        return Err(vec![InputError::MissingField {
+            object: license_ref,
+            path: String::new(),
+            detail: "missing field `license`".into(),
+        }]);
+    }
+    let license: FoundryLicense = from_value(value, &license_ref).map_err(|e| vec![e])?;
+    check_identity(&license.kind, &license.api_version, &license.metadata, &license_ref, LICENSE_KIND)
+        .map_err(|e| vec![e])?;
+    Ok((license, license_ref))
+}
+
+fn license_name_problem(license: &FoundryLicense, license_ref: &ObjectRef) -> Option<InputError> {
+    (!names::is_dns1123_label(&license.metadata.name)).then(|| InputError::InvalidField {
+        object: license_ref.clone(),
+        path: "metadata.name".into(),
+        detail: format!(
+            "the license name `{}` must be a DNS label (lowercase letters, digits and `-`, at most 63 \
+             characters) because it is used in labels and object names",
+            shorten(&license.metadata.name)
+        ),
+    })
+}
+
+/// The license's settings and instances, checked.
+struct CheckedSpec {
+    grace: Option<Duration>,
+    gateway: Option<GatewayTarget>,
+    members: Vec<Member>,
+    errors: Vec<InputError>,
+}
+
+fn check_spec_and_members(
+    license: &FoundryLicense,
+    license_ref: &ObjectRef,
+    namespace: &str,
+    instances: &[Value],
+) -> CheckedSpec {
+    let mut errors = Vec::new();
     let grace = match license.spec.switch_grace_period.as_deref().map(Duration::parse) {
         Some(Err(e)) => {
             errors.push(InputError::InvalidField {
@@ -247,32 +321,26 @@ pub(crate) fn decide(call: &RouteCall) -> Result<Routing, Vec<InputError>> {
         Some(Ok(d)) => Some(d),
         None => None,
     };
-    let gateway = match resolve_gateway(&license, &license_ref) {
+    let gateway = match resolve_gateway(license, license_ref) {
         Ok(g) => Some(g),
         Err(mut e) => {
             errors.append(&mut e);
             None
         }
     };
-
-    if call.instances.len() > MAX_INSTANCES {
-        errors.push(InputError::TooManyInstances { count: call.instances.len(), limit: MAX_INSTANCES });
-        return Err(errors);
+    if instances.len() > MAX_INSTANCES {
+        errors.push(InputError::TooManyInstances { count: instances.len(), limit: MAX_INSTANCES });
+        return CheckedSpec { grace, gateway, members: Vec::new(), errors };
     }
     let max_instances = license.spec.restrictions.as_ref().and_then(|r| r.max_instances);
-    let members = match collect_members(call, &namespace, &license.metadata.name, max_instances) {
+    let members = match collect_members(instances, namespace, &license.metadata.name, max_instances) {
         Ok(m) => m,
         Err(mut e) => {
             errors.append(&mut e);
             Vec::new()
         }
     };
-
-    let (Some(now), Some(gateway), true) = (now, gateway, errors.is_empty()) else {
-        return Err(errors);
-    };
-    let previous = read_previous_status(&call.license);
-    Ok(apply_rules(license, license_ref, namespace, now, grace, gateway, members, previous, &observations))
+    CheckedSpec { grace, gateway, members, errors }
 }
 
 /// The decision proper, on validated input.
@@ -751,14 +819,14 @@ fn resolve_gateway(license: &FoundryLicense, object: &ObjectRef) -> Result<Gatew
 
 /// Rule 1: the license's instances, validated, in name order.
 fn collect_members(
-    call: &RouteCall,
+    instances: &[Value],
     namespace: &str,
     license: &str,
     max_instances: Option<u32>,
 ) -> Result<Vec<Member>, Vec<InputError>> {
     let mut errors = Vec::new();
     let mut members: Vec<Member> = Vec::new();
-    for value in &call.instances {
+    for value in instances {
         let meta = value.get("metadata");
         let ns = meta
             .and_then(|m| m.get("namespace"))

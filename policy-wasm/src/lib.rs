@@ -6,13 +6,26 @@
 //! that is both Rust's global allocator and the OPA heap, so host heap resets reclaim everything. The two ABI
 //! version globals cannot be written in Rust; the post-link step (`cargo xtask build-wasm`) adds them.
 //!
+//! With `--no-default-features --features bindgen` it is instead the browser preview's module: a wasm-bindgen
+//! API over the same call/answer layer (see `bindgen`), with Rust's own allocator and memory. The two builds
+//! never mix: their link settings, allocators and exports conflict.
+//!
 //! It must not: keep state that allocates between evaluations, import anything but `env.memory` and
-//! `env.opa_abort`, or decide anything itself.
+//! `env.opa_abort` (OPA build), or decide anything itself.
 
 use policy_core::Operation;
 
+#[cfg(all(target_arch = "wasm32", feature = "opa-abi", feature = "bindgen"))]
+compile_error!(
+    "features `opa-abi` and `bindgen` are two different wasm modules; build the browser one with \
+     `--no-default-features --features bindgen` (cargo xtask build-web does)"
+);
+
 #[cfg(all(target_arch = "wasm32", feature = "opa-abi"))]
 mod opa_abi;
+
+#[cfg(feature = "bindgen")]
+pub mod bindgen;
 
 /// The OPA ABI version this module implements (major, minor).
 pub const ABI_VERSION: (i32, i32) = (1, 3);
@@ -31,11 +44,17 @@ pub fn entrypoints_json() -> serde_json::Value {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UnknownEntrypoint;
 
-/// Evaluates entrypoint `id` on the raw JSON `input` and appends the OPA result set `[{"result": <answer>}]`.
-pub fn evaluate_into(id: i32, input: &[u8], out: &mut Vec<u8>) -> Result<(), UnknownEntrypoint> {
+/// Evaluates entrypoint `id` on the raw JSON `input` with OPA's `data` document (`None` when undefined) and
+/// appends the OPA result set `[{"result": <answer>}]`.
+pub fn evaluate_into(
+    id: i32,
+    input: &[u8],
+    data: Option<&serde_json::Value>,
+    out: &mut Vec<u8>,
+) -> Result<(), UnknownEntrypoint> {
     let op = usize::try_from(id).ok().and_then(Operation::from_id).ok_or(UnknownEntrypoint)?;
     out.extend_from_slice(br#"[{"result":"#);
-    policy_core::api::call_op_into(op, input, out);
+    policy_core::api::call_op_with_data_into(op, input, data, out);
     out.extend_from_slice(b"}]");
     Ok(())
 }
@@ -47,11 +66,12 @@ mod tests {
     #[test]
     fn result_set_wraps_the_core_answer() {
         let mut out = Vec::new();
-        evaluate_into(0, b"", &mut out).unwrap();
+        evaluate_into(0, b"", None, &mut out).unwrap();
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v[0]["result"]["outcome"], "failure");
         assert_eq!(v[0]["result"]["errors"][0]["code"], "MissingInput");
-        assert_eq!(evaluate_into(99, b"{}", &mut Vec::new()), Err(UnknownEntrypoint));
+        assert_eq!(evaluate_into(99, b"{}", None, &mut Vec::new()), Err(UnknownEntrypoint));
+        assert_eq!(evaluate_into(-1, b"{}", None, &mut Vec::new()), Err(UnknownEntrypoint));
         assert_eq!(entrypoints_json()["foundry/license/route"], 0);
     }
 }

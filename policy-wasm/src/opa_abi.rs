@@ -157,36 +157,62 @@ fn leak_c_string(mut buf: Vec<u8>) -> i32 {
     ptr
 }
 
+/// What a value address points at: the value, and the exact JSON text it was parsed from, if it was.
+///
+/// The eval-context path hands the policy a parsed input; re-serialising it would not give the bytes the host
+/// sent (keys come back sorted, a duplicate key silently wins), and the policy must answer exactly as it does
+/// natively on those bytes. So the text is kept, and dropped when the value is changed in place. `value` comes
+/// first so that a value address is also the address of its `Value`.
+#[repr(C)]
+struct Node {
+    value: Value,
+    text: Option<Box<[u8]>>,
+}
+
 fn leak_value(value: Value) -> i32 {
-    Box::into_raw(Box::new(value)) as i32
+    Box::into_raw(Box::new(Node { value, text: None })) as i32
+}
+
+/// The node behind a value address, if any.
+///
+/// SAFETY: `addr` must be 0 or an address this module returned for a value.
+unsafe fn node<'a>(addr: i32) -> Option<&'a mut Node> {
+    // SAFETY: see the function contract.
+    (addr != 0).then(|| unsafe { &mut *(addr as u32 as usize as *mut Node) })
 }
 
 /// The value behind a value address, if any.
 ///
-/// SAFETY: `addr` must be 0 or an address this module returned for a value.
+/// SAFETY: as for [`node`].
 unsafe fn value<'a>(addr: i32) -> Option<&'a Value> {
     // SAFETY: see the function contract.
-    (addr != 0).then(|| unsafe { &*(addr as u32 as usize as *const Value) })
+    unsafe { node(addr) }.map(|n| &n.value)
 }
 
-/// SAFETY: as for [`value`], and no other reference to the value is live.
+/// The value, to be changed in place (which drops its source text).
+///
+/// SAFETY: as for [`node`], and no other reference to the value is live.
 unsafe fn value_mut<'a>(addr: i32) -> Option<&'a mut Value> {
     // SAFETY: see the function contract.
-    (addr != 0).then(|| unsafe { &mut *(addr as u32 as usize as *mut Value) })
+    unsafe { node(addr) }.map(|n| {
+        n.text = None;
+        &mut n.value
+    })
 }
 
 fn parse_json(raw: &[u8]) -> i32 {
     // Some hosts count the C string's NUL terminator in the length.
     let end = raw.iter().rposition(|b| *b != 0).map_or(0, |i| i + 1);
-    match serde_json::from_slice::<Value>(raw.get(..end).unwrap_or_default()) {
-        Ok(v) => leak_value(v),
+    let text = raw.get(..end).unwrap_or_default();
+    match serde_json::from_slice::<Value>(text) {
+        Ok(value) => Box::into_raw(Box::new(Node { value, text: Some(text.into()) })) as i32,
         Err(_) => 0,
     }
 }
 
-fn run(entrypoint: i32, input: &[u8]) -> i32 {
+fn run(entrypoint: i32, input: &[u8], data: Option<&Value>) -> i32 {
     let mut out = Vec::new();
-    if crate::evaluate_into(entrypoint, input, &mut out).is_err() {
+    if crate::evaluate_into(entrypoint, input, data, &mut out).is_err() {
         abort(&format!("internal: illegal entrypoint id {entrypoint}"));
     }
     leak_c_string(out)
@@ -394,11 +420,13 @@ pub unsafe extern "C" fn eval(ctx_addr: i32) -> i32 {
         abort("internal: eval called without a context");
     };
     // SAFETY: per the ABI.
-    let input = match unsafe { value(c.input) } {
-        Some(v) => serde_json::to_vec(v).unwrap_or_default(),
-        None => Vec::new(),
+    let input: std::borrow::Cow<'_, [u8]> = match unsafe { node(c.input) } {
+        Some(Node { text: Some(text), .. }) => std::borrow::Cow::Borrowed(text),
+        Some(Node { value, text: None }) => serde_json::to_vec(value).unwrap_or_default().into(),
+        None => std::borrow::Cow::Borrowed(&[]),
     };
-    let result = run(c.entrypoint, &input);
+    // SAFETY: per the ABI, the data address is 0 or a value of this module.
+    let result = run(c.entrypoint, &input, unsafe { value(c.data) });
     // SAFETY: `run` returned a NUL-terminated buffer it leaked.
     let text = unsafe { core::ffi::CStr::from_ptr(result as u32 as usize as *const core::ffi::c_char) };
     c.result = parse_json(text.to_bytes());
@@ -416,7 +444,7 @@ pub unsafe extern "C" fn eval(ctx_addr: i32) -> i32 {
 pub unsafe extern "C" fn opa_eval(
     _reserved: i32,
     entrypoint: i32,
-    _data: i32,
+    data: i32,
     input: i32,
     input_len: i32,
     heap: i32,
@@ -424,6 +452,6 @@ pub unsafe extern "C" fn opa_eval(
 ) -> i32 {
     set_heap_ptr(heap as u32 as usize);
     install_panic_hook();
-    // SAFETY: per the ABI; the input lies below the heap pointer, so evaluation never overwrites it.
-    run(entrypoint, unsafe { bytes(input, input_len) })
+    // SAFETY: per the ABI; the input and the data lie below the heap pointer, so evaluation never overwrites them.
+    run(entrypoint, unsafe { bytes(input, input_len) }, unsafe { value(data) })
 }

@@ -1,9 +1,11 @@
 //! The case corpus and its checker.
 //!
-//! `tests/corpus/<area>/<NNN-name>.yaml` holds one scenario per file: the operation, the call (input objects and
-//! observations) and the expected decision or error codes. Every runner (native `policy-core`, the CLI, the
-//! built `.wasm` in each host) loads the cases with [`load_cases`] and checks its answer with [`check`], so all
-//! of them are held to the same expectations. Runners that cannot express a case list it, with a reason, in
+//! `tests/corpus/<area>/<NNN-name>.yaml` holds one scenario per file: the operation, the call (OPA's `input`:
+//! objects and observations, or an admission review), OPA's `data` when the operation reads it, and the expected
+//! decision or error codes. The Rust runners (native `policy-core`, the CLI, our wasmtime host) load the cases with
+//! [`load_cases`] and check their answer with [`check`]; the hosts outside Rust (OPA's npm SDK in Node and
+//! Chromium, the `opa-wasm` crate) compare with the native answers `policy-core`'s `corpus_answers` example
+//! writes, so all of them are held to the same expectations. Runners that cannot express a case list it, with a reason, in
 //! `tests/corpus/DIVERGENCES.yaml`; nothing is skipped silently.
 
 // Test support: a broken case or generator should fail the test run loudly.
@@ -25,8 +27,11 @@ pub struct Case {
     /// The operation (entrypoint name); default `foundry/license/route`.
     #[serde(default = "default_operation")]
     pub operation: String,
-    /// The call, as JSON.
+    /// The call, as JSON (OPA's `input`).
     pub call: Value,
+    /// OPA's `data` document, for operations that read it (admission review); absent means undefined.
+    #[serde(default)]
+    pub data: Option<Value>,
     /// What the answer must say.
     pub expect: Expect,
     /// File stem, e.g. `routing/006-switch-blocked-players`.
@@ -112,6 +117,18 @@ pub struct Expect {
     /// Preview only: note codes, in order.
     #[serde(default)]
     pub notes: Option<Vec<String>>,
+    /// Admission only: whether the change is allowed.
+    #[serde(default)]
+    pub allowed: Option<bool>,
+    /// Admission only: the denial's HTTP code (403 or 422).
+    #[serde(default)]
+    pub code: Option<u16>,
+    /// Admission only: the denial causes' codes, in order.
+    #[serde(default)]
+    pub causes: Option<Vec<String>>,
+    /// Admission only: how many warnings the response carries.
+    #[serde(default)]
+    pub admission_warnings: Option<usize>,
 }
 
 /// The corpus directory.
@@ -177,20 +194,27 @@ pub fn divergences() -> Vec<Divergence> {
         .unwrap_or_default()
 }
 
-/// Whether `runner` is listed as unable to run `case` (a listed case ending in `/*` covers a whole area).
+/// Whether a divergence entry covers a case: its name, or `<area>/*` for every case of an area.
+pub fn covers(pattern: &str, name: &str) -> bool {
+    match pattern.strip_suffix("/*") {
+        Some(area) => name.strip_prefix(area).is_some_and(|rest| rest.starts_with('/')),
+        None => pattern == name,
+    }
+}
+
+/// Whether `runner` is listed as unable to run `case`.
 pub fn diverges(case: &Case, runner: &str) -> bool {
-    divergences().iter().any(|d| {
-        d.runner == runner
-            && match d.case.strip_suffix('*') {
-                Some(prefix) => case.name.starts_with(prefix),
-                None => d.case == case.name,
-            }
-    })
+    divergences().iter().any(|d| covers(&d.case, &case.name) && d.runner == runner)
 }
 
 /// The call as JSON bytes.
 pub fn call_bytes(case: &Case) -> Vec<u8> {
     serde_json::to_vec(&case.call).unwrap_or_default()
+}
+
+/// The data document as JSON bytes, if the case has one.
+pub fn data_bytes(case: &Case) -> Option<Vec<u8>> {
+    case.data.as_ref().map(|d| serde_json::to_vec(d).unwrap_or_default())
 }
 
 /// Checks an answer (`{"outcome": ..., ...}`) against the case; returns every mismatch.
@@ -230,7 +254,9 @@ pub fn check(case: &Case, answer: &Value) -> Result<(), Vec<String>> {
         return if problems.is_empty() { Ok(()) } else { Err(problems) };
     }
     let decision = answer.get("decision").cloned().unwrap_or_default();
-    if case.operation == "foundry/platform/preview" {
+    if case.operation == "foundry/admission/review" {
+        check_admission(case, &decision, &mut problems);
+    } else if case.operation == "foundry/platform/preview" {
         let licenses = decision.get("licenses").and_then(Value::as_array).cloned().unwrap_or_default();
         if let Some(expected) = &case.expect.licenses {
             if expected.len() != licenses.len() {
@@ -273,6 +299,60 @@ pub fn check(case: &Case, answer: &Value) -> Result<(), Vec<String>> {
         problems.push(format!("reading {decision} does not contain {partial}"));
     }
     if problems.is_empty() { Ok(()) } else { Err(problems) }
+}
+
+fn check_admission(case: &Case, review: &Value, problems: &mut Vec<String>) {
+    let want = &case.expect;
+    let response = review.get("response").cloned().unwrap_or_default();
+    if review.get("apiVersion").and_then(Value::as_str) != Some("admission.k8s.io/v1")
+        || review.get("kind").and_then(Value::as_str) != Some("AdmissionReview")
+    {
+        problems.push(format!("not an admission.k8s.io/v1 AdmissionReview: {review}"));
+    }
+    if response.get("uid") != case.call.pointer("/request/uid") {
+        problems.push(format!("response.uid does not echo request.uid: {response}"));
+    }
+    let allowed = response.get("allowed").and_then(Value::as_bool);
+    if want.allowed.is_none() {
+        problems.push("an admission case must say `allowed`".into());
+    }
+    if allowed != want.allowed {
+        problems.push(format!("allowed: expected {:?}, got {allowed:?}: {response}", want.allowed));
+    }
+    let status = response.get("status");
+    if allowed == Some(true) && status.is_some() {
+        problems.push(format!("an allowed response carries a status: {response}"));
+    }
+    if let Some(code) = want.code {
+        let got = status.and_then(|s| s.get("code")).and_then(Value::as_u64);
+        if got != Some(u64::from(code)) {
+            problems.push(format!("status.code: expected {code}, got {got:?}"));
+        }
+    }
+    let causes: Vec<String> = status
+        .and_then(|s| s.pointer("/details/causes"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|c| str_of(c, "reason"))
+        .collect();
+    if let Some(expected) = &want.causes
+        && *expected != causes
+    {
+        problems.push(format!("causes: expected {expected:?}, got {causes:?}"));
+    }
+    if allowed == Some(false) {
+        let message = status.and_then(|s| s.get("message")).and_then(Value::as_str).unwrap_or_default();
+        if message.is_empty() {
+            problems.push("a denial without status.message".into());
+        }
+    }
+    if let Some(n) = want.admission_warnings {
+        let got = response.get("warnings").and_then(Value::as_array).map_or(0, Vec::len);
+        if got != n {
+            problems.push(format!("warnings: expected {n}, got {got}: {response}"));
+        }
+    }
 }
 
 fn check_route(want: &Expect, d: &Value, problems: &mut Vec<String>, at: &str) {

@@ -2,21 +2,31 @@
 //!
 //! - `cargo xtask preview`    runs `host-runner preview` on the example platform (no cluster needed);
 //! - `cargo xtask test`       installs what the tests need, then runs every check and test;
-//! - `cargo xtask build-wasm` builds the policy module (OPA ABI) into `target/policy/policy.wasm`;
+//! - `cargo xtask build-wasm` builds the policy module (OPA ABI) into `target/policy/policy.wasm`, and its ABI 1.1
+//!   twin `policy-abi1.1.wasm` that makes SDKs take the eval-context path;
+//! - `cargo xtask build-web`  builds the browser preview (wasm-bindgen build of the same crate) into `target/web`;
+//! - `cargo xtask engines`    runs the case corpus in every host: native, our wasmtime host, OPA's npm SDK in Node,
+//!   the `opa-wasm` crate, and the npm SDK in headless Chromium;
+//! - `cargo xtask lint`       formatting, clippy (host and both wasm builds) and the Promise drift check;
 //! - `cargo xtask promises`   regenerates `promises/*/promise.yaml` from the Rust types (`--check`: fail on drift).
 //!
-//! Tasks print each command before running it and stop at the first failure.
+//! What the tests need and a fresh machine lacks is installed here, into `target/` where possible: the wasm32
+//! target (rustup), `wasm-bindgen-cli` (cargo install, the version `policy-wasm` pins), the npm packages
+//! (`npm ci` from the committed lockfile), and Debian's Chromium (apt-get, only when missing). Tasks print each
+//! command before running it and stop at the first failure.
 
 #![allow(clippy::print_stdout)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
+use std::time::Instant;
 
 #[path = "../../policy-wasm/postlink.rs"]
 mod postlink;
 mod promises;
 
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
+const CHROMIUM: &str = "/usr/bin/chromium";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -24,10 +34,14 @@ fn main() -> ExitCode {
         Some("preview") => preview(args.get(1..).unwrap_or_default()),
         Some("test") => test(),
         Some("build-wasm") => build_wasm().map(|path| println!("{}", path.display())),
+        Some("build-web") => build_web().map(|path| println!("{}", path.display())),
+        Some("engines") => engines(),
         Some("lint") => lint(),
         Some("promises") => promises::run(&root(), args.get(1).is_some_and(|a| a == "--check")),
         _ => {
-            eprintln!("usage: cargo xtask <preview [ARGS...] | test | lint | build-wasm | promises [--check]>");
+            eprintln!(
+                "usage: cargo xtask <preview [ARGS...] | test | lint | build-wasm | build-web | engines | promises [--check]>"
+            );
             return ExitCode::from(2);
         }
     };
@@ -46,6 +60,10 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
 }
 
+fn target() -> PathBuf {
+    root().join("target")
+}
+
 fn cargo() -> Command {
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.current_dir(root());
@@ -57,6 +75,14 @@ fn run(cmd: &mut Command) -> Result {
     println!("+ {shown}");
     let status = cmd.status().map_err(|e| format!("cannot start {shown}: {e}"))?;
     if status.success() { Ok(()) } else { Err(format!("{shown} failed ({status})")) }
+}
+
+/// Runs a step and says how long it took.
+fn timed(name: &str, step: impl FnOnce() -> Result) -> Result {
+    let start = Instant::now();
+    let result = step();
+    println!("xtask: {name} {} in {:.0?}", if result.is_ok() { "done" } else { "FAILED" }, start.elapsed());
+    result
 }
 
 /// Installs the wasm32 target if rustup lacks it.
@@ -72,18 +98,98 @@ fn ensure_wasm_target() -> Result {
 /// Builds the OPA-ABI module and adds the ABI globals; returns its path.
 fn build_wasm() -> Result<PathBuf> {
     ensure_wasm_target()?;
-    let target_dir = root().join("target").join("wasm");
+    let target_dir = target().join("wasm");
     run(cargo()
         .args(["build", "--package", "policy-wasm", "--profile", "wasm", "--target", WASM_TARGET])
         .arg(format!("--target-dir={}", target_dir.display())))?;
     let built = target_dir.join(WASM_TARGET).join("wasm").join("policy_wasm.wasm");
     let raw = std::fs::read(&built).map_err(|e| format!("cannot read {}: {e}", built.display()))?;
-    let linked = postlink::add_abi_globals(&raw, 1, 3).map_err(|e| format!("post-link of {}: {e}", built.display()))?;
-    let out_dir = root().join("target").join("policy");
+    let out_dir = target().join("policy");
     std::fs::create_dir_all(&out_dir).map_err(|e| e.to_string())?;
     let out = out_dir.join("policy.wasm");
-    std::fs::write(&out, linked).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    for (minor, path) in [(3, out.clone()), (1, out_dir.join("policy-abi1.1.wasm"))] {
+        // ABI 1.1 is the same code declaring an older ABI, so SDKs take the eval-context path; only tests use it.
+        let linked =
+            postlink::add_abi_globals(&raw, 1, minor).map_err(|e| format!("post-link of {}: {e}", built.display()))?;
+        std::fs::write(&path, linked).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
     Ok(out)
+}
+
+/// The exact `wasm-bindgen` version `policy-wasm` pins (`wasm-bindgen = { version = "=X", ... }`).
+fn wasm_bindgen_version() -> Result<String> {
+    let manifest = root().join("policy-wasm").join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).map_err(|e| format!("cannot read {}: {e}", manifest.display()))?;
+    text.lines()
+        .filter(|l| l.trim_start().starts_with("wasm-bindgen"))
+        .find_map(|l| l.split("version = \"=").nth(1).and_then(|rest| rest.split('"').next()))
+        .map(str::to_owned)
+        .ok_or_else(|| format!("{} does not pin wasm-bindgen with `=`", manifest.display()))
+}
+
+/// `wasm-bindgen` of the pinned version, installed into `target/tools` on first use.
+fn ensure_wasm_bindgen() -> Result<PathBuf> {
+    let version = wasm_bindgen_version()?;
+    let tools = target().join("tools").join(format!("wasm-bindgen-{version}"));
+    let bin = tools.join("bin").join("wasm-bindgen");
+    let have = Command::new(&bin)
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains(&version))
+        .unwrap_or(false);
+    if !have {
+        // Not `--locked`: the CLI's own lockfile pins a crate version the registry no longer serves.
+        run(cargo()
+            .args(["install", "wasm-bindgen-cli", "--version", &version, "--root"])
+            .arg(&tools)
+            .env_remove("CARGO_TARGET_DIR"))?;
+    }
+    Ok(bin)
+}
+
+/// Builds the browser preview into `target/web`: the wasm-bindgen build of policy-wasm, the page, the example.
+fn build_web() -> Result<PathBuf> {
+    ensure_wasm_target()?;
+    let bindgen = ensure_wasm_bindgen()?;
+    // Its own target dir: the OPA build's output file has the same name.
+    let target_dir = target().join("wasm-web");
+    run(cargo()
+        .args(["build", "--package", "policy-wasm", "--no-default-features", "--features", "bindgen"])
+        .args(["--profile", "wasm-web", "--target", WASM_TARGET])
+        .arg(format!("--target-dir={}", target_dir.display())))?;
+    let built = target_dir.join(WASM_TARGET).join("wasm-web").join("policy_wasm.wasm");
+    let web = target().join("web");
+    if web.exists() {
+        std::fs::remove_dir_all(&web).map_err(|e| format!("cannot clear {}: {e}", web.display()))?;
+    }
+    run(Command::new(&bindgen)
+        .args(["--target", "web", "--no-typescript", "--remove-name-section", "--out-dir"])
+        .arg(web.join("pkg"))
+        .arg(&built))?;
+    copy_files(&root().join("web"), &web)?;
+    let examples = web.join("examples");
+    std::fs::create_dir_all(&examples).map_err(|e| e.to_string())?;
+    for (from, to) in [
+        ("examples/platform/license.yaml", "license.yaml"),
+        ("examples/platform/instances.yaml", "instances.yaml"),
+        ("examples/observations.yaml", "observations.yaml"),
+    ] {
+        std::fs::copy(root().join(from), examples.join(to)).map_err(|e| format!("cannot copy {from}: {e}"))?;
+    }
+    Ok(web)
+}
+
+fn copy_files(from: &Path, to: &Path) -> Result {
+    std::fs::create_dir_all(to).map_err(|e| e.to_string())?;
+    for entry in std::fs::read_dir(from).map_err(|e| format!("cannot read {}: {e}", from.display()))? {
+        let path = entry.map_err(|e| e.to_string())?.path();
+        if path.is_file()
+            && let Some(name) = path.file_name()
+        {
+            std::fs::copy(&path, to.join(name)).map_err(|e| format!("cannot copy {}: {e}", path.display()))?;
+        }
+    }
+    Ok(())
 }
 
 fn preview(extra: &[String]) -> Result {
@@ -104,13 +210,110 @@ fn lint() -> Result {
     println!("+ promises --check");
     promises::run(&root(), true)?;
     run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
-    // The OPA ABI glue only compiles for wasm32: lint it there too.
-    run(cargo().args(["clippy", "--package", "policy-wasm", "--target", WASM_TARGET, "--", "-D", "warnings"]))
+    // The OPA ABI glue and the browser API only compile for wasm32: lint them there too.
+    run(cargo().args(["clippy", "--package", "policy-wasm", "--target", WASM_TARGET, "--", "-D", "warnings"]))?;
+    run(cargo()
+        .args(["clippy", "--package", "policy-wasm", "--no-default-features", "--features", "bindgen"])
+        .args(["--all-targets", "--", "-D", "warnings"]))?;
+    run(cargo()
+        .args(["clippy", "--package", "policy-wasm", "--no-default-features", "--features", "bindgen"])
+        .args(["--target", WASM_TARGET, "--", "-D", "warnings"]))?;
+    run(cargo().args(["fmt", "--manifest-path", "tests/opa-wasm-runner/Cargo.toml", "--", "--check"]))
+}
+
+/// Native `policy-core` answers to every corpus case, for the hosts outside this workspace.
+fn corpus_answers() -> Result<PathBuf> {
+    let dir = target().join("corpus-answers");
+    run(cargo().args(["run", "--quiet", "--package", "policy-core", "--example", "corpus_answers", "--"]).arg(&dir))?;
+    Ok(dir.join("index.json"))
+}
+
+/// The `host-runner` binary the Node tests start: the one the workspace's test build makes, so nothing is built
+/// twice with other features (the test build unifies in the dev-dependencies' wasmtime features).
+fn host_runner_bin() -> Result<PathBuf> {
+    run(cargo().args(["test", "--no-run", "--quiet", "--workspace"]))?;
+    Ok(target().join("debug").join("host-runner"))
+}
+
+/// Debian's Chromium, installed with apt-get when missing (or `CHROMIUM` names another binary).
+fn ensure_chromium() -> Result<PathBuf> {
+    if let Some(given) = std::env::var_os("CHROMIUM") {
+        return Ok(PathBuf::from(given));
+    }
+    let chromium = PathBuf::from(CHROMIUM);
+    if !chromium.exists() {
+        run(Command::new("apt-get").arg("update"))?;
+        run(Command::new("apt-get").args(["install", "-y", "chromium"]).env("DEBIAN_FRONTEND", "noninteractive"))?;
+    }
+    Ok(chromium)
+}
+
+fn npm_ci() -> Result {
+    run(Command::new("npm").current_dir(root().join("tests/node")).args(["ci", "--no-audit", "--no-fund"]))
+}
+
+/// Runs Node test files (in `tests/node`) with the paths they need.
+fn node_tests(files: &[&str]) -> Result {
+    let host_runner = host_runner_bin()?;
+    let chromium = ensure_chromium()?;
+    let mut cmd = Command::new("node");
+    cmd.current_dir(root().join("tests/node"))
+        .arg("--test")
+        .args(files)
+        .env("FOUNDRY_TARGET_DIR", target())
+        .env("HOST_RUNNER", host_runner)
+        .env("CHROMIUM", chromium);
+    run(&mut cmd)
+}
+
+/// The `opa-wasm` crate as a second host: a workspace of its own, built into `target/opa-wasm-runner`.
+fn opa_wasm_runner(index: &Path, module: &Path) -> Result {
+    let slow = module.with_file_name("policy-abi1.1.wasm");
+    run(cargo()
+        .args(["run", "--quiet", "--locked", "--manifest-path", "tests/opa-wasm-runner/Cargo.toml"])
+        .arg(format!("--target-dir={}", target().join("opa-wasm-runner").display()))
+        .arg("--")
+        .args([index, module, &slow]))
+}
+
+/// The corpus in every host: native and wasmtime (cargo tests), the npm SDK in Node and in Chromium, and the
+/// `opa-wasm` crate.
+fn engines() -> Result {
+    let module = build_wasm()?;
+    timed("native and wasmtime corpus", || {
+        run(cargo().args(["nextest", "run", "--workspace", "-E", "test(corpus) | test(wasm_matches_native)"]))
+    })?;
+    let index = corpus_answers()?;
+    npm_ci()?;
+    timed("npm SDK in Node and Chromium", || node_tests(&["opa-sdk.test.mjs", "browser-corpus.test.mjs"]))?;
+    timed("opa-wasm crate", || opa_wasm_runner(&index, &module))
 }
 
 fn test() -> Result {
+    let start = Instant::now();
     ensure_wasm_target()?;
-    lint()?;
-    build_wasm()?;
-    run(cargo().args(["nextest", "run", "--workspace", "--no-fail-fast"]))
+    timed("lint", lint)?;
+    let module = build_wasm()?;
+    timed("cargo tests", || {
+        run(cargo().args(["nextest", "run", "--workspace", "--no-fail-fast"]))?;
+        // The browser build's API, natively.
+        run(cargo().args([
+            "nextest",
+            "run",
+            "--package",
+            "policy-wasm",
+            "--no-default-features",
+            "--features",
+            "bindgen",
+        ]))
+    })?;
+    timed("build-web", || build_web().map(|_| ()))?;
+    let index = corpus_answers()?;
+    npm_ci()?;
+    timed("node and chromium tests", || {
+        node_tests(&["opa-sdk.test.mjs", "browser-corpus.test.mjs", "preview.test.mjs"])
+    })?;
+    timed("opa-wasm crate", || opa_wasm_runner(&index, &module))?;
+    println!("xtask: every check passed in {:.0?}", start.elapsed());
+    Ok(())
 }

@@ -1,0 +1,439 @@
+//! Admission review: should the cluster accept a change to a `FoundryLicense` or `FoundryInstance`?
+//!
+//! An admission engine (OPA, Kubewarden's `opa` mode, a webhook) hands over the AdmissionReview request as the
+//! input and the related objects as `data`, in the layout kube-mgmt and Kubewarden use:
+//! `data.kubernetes.foundrylicenses.<namespace>.<name>` and `data.kubernetes.foundryinstances.<namespace>.<name>`.
+//! The answer is an AdmissionReview `response` (`uid`, `allowed`, `status{code, reason, message, details}`).
+//!
+//! This module has no rules of its own about what a valid license or instance is. It builds the namespace as it
+//! would be after the change and asks [`crate::routing`] what the pipeline would refuse; a problem the change
+//! introduces denies it, a problem that was already there is only a warning (so fixing one thing is never
+//! blocked by another). On top of that come the referential rules that only a change can break: an instance
+//! needs its license, a license with instances cannot be deleted, and the instance a license routes to now
+//! cannot be taken away from it (that would drop its players without the switch gate; schedule its deletion or
+//! switch away first).
+
+use crate::error::{Diagnostic, InputError, ObjectRef};
+use crate::model::{DEFAULT_NAMESPACE, GROUP, INSTANCE_KIND, LICENSE_KIND, SCHEDULED_DELETE_ANNOTATION};
+use crate::routing::{object_problems, object_ref, routed_instance};
+use crate::time::shorten;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeSet;
+
+/// `apiVersion` of the AdmissionReview answered.
+pub const ADMISSION_API_VERSION: &str = "admission.k8s.io/v1";
+/// Key of `data` holding the replicated objects (kube-mgmt's and Kubewarden's default).
+pub const DATA_ROOT: &str = "kubernetes";
+/// Resource name of licenses under [`DATA_ROOT`].
+pub const LICENSE_RESOURCE: &str = "foundrylicenses";
+/// Resource name of instances under [`DATA_ROOT`].
+pub const INSTANCE_RESOURCE: &str = "foundryinstances";
+
+/// The input: an AdmissionReview (OPA webhook) or just `{"request": ...}` (Kubewarden).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AdmissionCall {
+    /// `admission.k8s.io/v1`, when the whole review is given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<String>,
+    /// `AdmissionReview`, when the whole review is given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// The request.
+    pub request: AdmissionRequest,
+}
+
+/// The fields of an AdmissionRequest the review reads; the API server's other fields are accepted and ignored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdmissionRequest {
+    /// Echoed in the response.
+    pub uid: String,
+    /// The kind of the object.
+    pub kind: GroupVersionKind,
+    /// What is done to it.
+    pub operation: AdmissionOperation,
+    /// The object's namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// The object's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The object after the change (CREATE, UPDATE).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object: Option<Value>,
+    /// The object before the change (UPDATE, DELETE).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old_object: Option<Value>,
+}
+
+/// `{group, version, kind}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupVersionKind {
+    /// API group (`foundry.platform`).
+    #[serde(default)]
+    pub group: String,
+    /// API version.
+    #[serde(default)]
+    pub version: String,
+    /// Kind.
+    pub kind: String,
+}
+
+/// The operation under review.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum AdmissionOperation {
+    /// A new object.
+    Create,
+    /// A changed object.
+    Update,
+    /// A removed object.
+    Delete,
+    /// A connection (exec, proxy); nothing to review.
+    Connect,
+}
+
+/// The answer: an AdmissionReview holding the response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdmissionReview {
+    /// `admission.k8s.io/v1`.
+    pub api_version: String,
+    /// `AdmissionReview`.
+    pub kind: String,
+    /// The verdict.
+    pub response: AdmissionResponse,
+}
+
+/// The verdict on one request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AdmissionResponse {
+    /// The request's uid.
+    pub uid: String,
+    /// Whether the change may proceed.
+    pub allowed: bool,
+    /// Why it may not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<AdmissionStatus>,
+    /// Problems that were there before the change; shown to the user, not blocking.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// A Kubernetes `Status` explaining a denial.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AdmissionStatus {
+    /// HTTP code: 422 when the object itself is invalid, 403 when the cluster's state forbids the change.
+    pub code: u16,
+    /// `Invalid` or `Forbidden`.
+    pub reason: String,
+    /// Every cause in one line, each with its fix.
+    pub message: String,
+    /// The causes, one per problem.
+    pub details: StatusDetails,
+}
+
+/// `Status.details`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusDetails {
+    /// One entry per problem.
+    pub causes: Vec<StatusCause>,
+}
+
+/// One problem: `reason` is the policy's stable error code, `field` the path inside the object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusCause {
+    /// Stable machine code.
+    pub reason: String,
+    /// One line.
+    pub message: String,
+    /// Field path.
+    pub field: String,
+}
+
+/// Why a change is refused although every object in it is valid: the cluster's state forbids it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum Refusal {
+    #[error("{object} names license `{license}`, which does not exist in namespace `{}`", object.namespace)]
+    LicenseNotFound { object: ObjectRef, license: String },
+    #[error("{object} still has {count} instance{} ({names})", if *count == 1 { "" } else { "s" })]
+    LicenseHasInstances { object: ObjectRef, count: usize, names: String },
+    #[error(
+        "{object} is the instance license `{license}` routes to now; removing it would drop its players without the switch gate"
+    )]
+    ActiveInstanceRemoved { object: ObjectRef, license: String },
+}
+
+impl Refusal {
+    fn to_diagnostic(&self) -> Diagnostic {
+        let (code, object, path, help) = match self {
+            Self::LicenseNotFound { object, .. } => (
+                "LicenseNotFound",
+                object,
+                "spec.licenseRef.name",
+                "create the FoundryLicense first, or name an existing one in `spec.licenseRef.name`".to_owned(),
+            ),
+            Self::LicenseHasInstances { object, .. } => (
+                "LicenseHasInstances",
+                object,
+                "",
+                "delete the license's FoundryInstances first, or move them to another license".to_owned(),
+            ),
+            Self::ActiveInstanceRemoved { object, .. } => (
+                "ActiveInstanceRemoved",
+                object,
+                "metadata.name",
+                format!(
+                    "switch the license to another instance (or none) first, or schedule the deletion with the \
+                     annotation `{SCHEDULED_DELETE_ANNOTATION}`"
+                ),
+            ),
+        };
+        Diagnostic {
+            code: code.to_owned(),
+            message: self.to_string(),
+            object: Some(object.clone()),
+            path: path.to_owned(),
+            help,
+        }
+    }
+}
+
+/// The licenses and instances of one namespace.
+#[derive(Debug, Clone, Default)]
+struct Namespace {
+    licenses: Vec<Value>,
+    instances: Vec<Value>,
+}
+
+impl Namespace {
+    fn list(&mut self, kind: &str) -> &mut Vec<Value> {
+        if kind == LICENSE_KIND { &mut self.licenses } else { &mut self.instances }
+    }
+
+    fn of_kind(&self, kind: &str) -> &[Value] {
+        if kind == LICENSE_KIND { &self.licenses } else { &self.instances }
+    }
+
+    fn find<'a>(list: &'a [Value], name: &str) -> Option<&'a Value> {
+        list.iter().find(|o| name_of(o) == name)
+    }
+
+    fn license(&self, name: &str) -> Option<&Value> {
+        Self::find(&self.licenses, name)
+    }
+
+    fn upsert(&mut self, kind: &str, object: Value) {
+        let list = self.list(kind);
+        let name = name_of(&object).to_owned();
+        list.retain(|o| name_of(o) != name);
+        list.push(object);
+        list.sort_by(|a, b| name_of(a).cmp(name_of(b)));
+    }
+
+    fn remove(&mut self, kind: &str, name: &str) {
+        self.list(kind).retain(|o| name_of(o) != name);
+    }
+}
+
+fn name_of(object: &Value) -> &str {
+    object.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default()
+}
+
+fn license_ref_of(instance: &Value) -> Option<&str> {
+    instance.pointer("/spec/licenseRef/name").and_then(Value::as_str)
+}
+
+/// Reads the objects of one kind and namespace from `data`.
+fn replicated(data: Option<&Value>, resource: &str, namespace: &str) -> Result<Vec<Value>, InputError> {
+    let invalid = |path: String, detail: String| InputError::InvalidData { path, detail };
+    let mut path = DATA_ROOT.to_owned();
+    let mut node = match data {
+        Some(d) if !d.is_null() => d,
+        _ => return Ok(Vec::new()),
+    };
+    for key in [DATA_ROOT, resource, namespace] {
+        let Some(map) = node.as_object() else {
+            return Err(invalid(path, "expected an object".into()));
+        };
+        match map.get(key) {
+            Some(next) => node = next,
+            None => return Ok(Vec::new()),
+        }
+        if key != DATA_ROOT {
+            path = format!("{path}.{}", shorten(key));
+        }
+    }
+    let Some(objects) = node.as_object() else {
+        return Err(invalid(path, "expected an object of objects by name".into()));
+    };
+    let mut out = Vec::with_capacity(objects.len());
+    for (name, object) in objects {
+        let Some(map) = object.as_object() else {
+            return Err(invalid(format!("{path}.{}", shorten(name)), "expected a Kubernetes object".into()));
+        };
+        let mut object = Value::Object(map.clone());
+        fill_namespace(&mut object, namespace);
+        out.push(object);
+    }
+    Ok(out)
+}
+
+/// The API server and kube-mgmt always set the namespace; a hand-written review may not.
+fn fill_namespace(object: &mut Value, namespace: &str) {
+    if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut)
+        && meta.get("namespace").and_then(Value::as_str).is_none_or(str::is_empty)
+    {
+        meta.insert("namespace".into(), Value::String(namespace.to_owned()));
+    }
+}
+
+/// Reviews one request against the related objects in `data`.
+pub fn review(call: &AdmissionCall, data: Option<&Value>) -> Result<AdmissionReview, Vec<InputError>> {
+    let request = &call.request;
+    let kind = request.kind.kind.as_str();
+    let ours = request.kind.group == GROUP && (kind == LICENSE_KIND || kind == INSTANCE_KIND);
+    if !ours || request.operation == AdmissionOperation::Connect {
+        return Ok(verdict(request, Vec::new(), Vec::new()));
+    }
+    let changed = match request.operation {
+        AdmissionOperation::Delete => None,
+        _ => Some(request.object.clone().filter(Value::is_object).ok_or_else(|| {
+            vec![InputError::InvalidJson {
+                path: "request.object".into(),
+                detail: "a CREATE or UPDATE review must carry the object".into(),
+            }]
+        })?),
+    };
+    let old = request.old_object.as_ref().filter(|o| o.is_object());
+    let namespace = request
+        .namespace
+        .clone()
+        .or_else(|| changed.as_ref().or(old).map(|o| object_ref(o, kind).namespace))
+        .filter(|ns| !ns.is_empty())
+        .unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned());
+    let name = changed
+        .as_ref()
+        .or(old)
+        .map(name_of)
+        .filter(|n| !n.is_empty())
+        .or(request.name.as_deref())
+        .unwrap_or_default()
+        .to_owned();
+
+    let before = Namespace {
+        licenses: replicated(data, LICENSE_RESOURCE, &namespace).map_err(|e| vec![e])?,
+        instances: replicated(data, INSTANCE_RESOURCE, &namespace).map_err(|e| vec![e])?,
+    };
+    // What the object was: the review's old object, else the replicated one.
+    let old = old.cloned().or_else(|| Namespace::find(before.of_kind(kind), &name).cloned());
+    let mut after = before.clone();
+    match changed.clone() {
+        Some(mut object) => {
+            fill_namespace(&mut object, &namespace);
+            after.upsert(kind, object);
+        }
+        None => after.remove(kind, &name),
+    }
+    let object = ObjectRef::new(kind, &namespace, &shorten(&name));
+
+    // The licenses whose routing the change touches.
+    let mut licenses = BTreeSet::new();
+    let new_owner = changed.as_ref().and_then(license_ref_of).map(str::to_owned);
+    if kind == LICENSE_KIND {
+        licenses.insert(name.clone());
+    } else {
+        licenses.extend(old.as_ref().and_then(license_ref_of).map(str::to_owned));
+        licenses.extend(new_owner.clone());
+    }
+
+    let mut denials = Vec::new();
+    let mut warnings = Vec::new();
+    for license in &licenses {
+        match (before.license(license), after.license(license)) {
+            (_, Some(now)) => {
+                let was = before.license(license).map(|b| object_problems(b, &before.instances)).unwrap_or_default();
+                for problem in object_problems(now, &after.instances) {
+                    if was.contains(&problem) {
+                        warnings.push(format!("already refused by the pipeline: {}: {problem}", problem.code()));
+                    } else {
+                        denials.push(problem.to_diagnostic());
+                    }
+                }
+            }
+            (_, None) if kind == INSTANCE_KIND && new_owner.as_deref() == Some(license.as_str()) => {
+                denials.push(
+                    Refusal::LicenseNotFound { object: object.clone(), license: shorten(license) }.to_diagnostic(),
+                );
+            }
+            (Some(_), None) => {
+                let users: Vec<&str> = after
+                    .instances
+                    .iter()
+                    .filter(|i| license_ref_of(i) == Some(license.as_str()))
+                    .map(name_of)
+                    .collect();
+                if !users.is_empty() {
+                    let mut names: Vec<String> = users.iter().take(5).map(|n| format!("`{}`", shorten(n))).collect();
+                    if users.len() > 5 {
+                        names.push("...".into());
+                    }
+                    denials.push(
+                        Refusal::LicenseHasInstances {
+                            object: object.clone(),
+                            count: users.len(),
+                            names: names.join(", "),
+                        }
+                        .to_diagnostic(),
+                    );
+                }
+            }
+            (None, None) => {}
+        }
+        if kind == INSTANCE_KIND
+            && let Some(was) = before.license(license)
+            && routed_instance(was, &before.instances).as_deref() == Some(name.as_str())
+        {
+            let still_there =
+                Namespace::find(&after.instances, &name).is_some_and(|i| license_ref_of(i) == Some(license.as_str()));
+            if !still_there {
+                denials.push(
+                    Refusal::ActiveInstanceRemoved { object: object.clone(), license: shorten(license) }
+                        .to_diagnostic(),
+                );
+            }
+        }
+    }
+    Ok(verdict(request, denials, warnings))
+}
+
+fn verdict(request: &AdmissionRequest, denials: Vec<Diagnostic>, warnings: Vec<String>) -> AdmissionReview {
+    let status = (!denials.is_empty()).then(|| {
+        // Only state-based refusals are 403; one invalid field makes the whole change invalid.
+        let forbidden = denials.iter().all(|d| REFUSAL_CODES.contains(&d.code.as_str()));
+        AdmissionStatus {
+            code: if forbidden { 403 } else { 422 },
+            reason: if forbidden { "Forbidden" } else { "Invalid" }.to_owned(),
+            message: denials
+                .iter()
+                .map(|d| format!("{}: {} ({})", d.code, d.message, d.help))
+                .collect::<Vec<_>>()
+                .join("; "),
+            details: StatusDetails {
+                causes: denials
+                    .iter()
+                    .map(|d| StatusCause { reason: d.code.clone(), message: d.message.clone(), field: d.path.clone() })
+                    .collect(),
+            },
+        }
+    });
+    AdmissionReview {
+        api_version: ADMISSION_API_VERSION.to_owned(),
+        kind: "AdmissionReview".to_owned(),
+        response: AdmissionResponse { uid: request.uid.clone(), allowed: status.is_none(), status, warnings },
+    }
+}
+
+const REFUSAL_CODES: [&str; 3] = ["LicenseNotFound", "LicenseHasInstances", "ActiveInstanceRemoved"];
