@@ -14,6 +14,7 @@
 //! switch away first).
 
 use crate::error::{Diagnostic, InputError, ObjectRef};
+use crate::instance::{self, InstanceCall};
 use crate::model::{DEFAULT_NAMESPACE, GROUP, INSTANCE_KIND, LICENSE_KIND, SCHEDULED_DELETE_ANNOTATION};
 use crate::routing::{object_problems, object_ref, routed_instance};
 use crate::time::shorten;
@@ -29,6 +30,8 @@ pub const DATA_ROOT: &str = "kubernetes";
 pub const LICENSE_RESOURCE: &str = "foundrylicenses";
 /// Resource name of instances under [`DATA_ROOT`].
 pub const INSTANCE_RESOURCE: &str = "foundryinstances";
+/// Key of `data` holding an operator's release catalog (the shipped one when absent).
+pub const CATALOG_KEY: &str = "foundryReleaseCatalog";
 
 /// The input: an AdmissionReview (OPA webhook) or just `{"request": ...}` (Kubewarden).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -403,6 +406,37 @@ pub fn review(call: &AdmissionCall, data: Option<&Value>) -> Result<AdmissionRev
                     Refusal::ActiveInstanceRemoved { object: object.clone(), license: shorten(license) }
                         .to_diagnostic(),
                 );
+            }
+        }
+    }
+    // The instance's own rules (version, storage, volume modes, resources): what its configure workflow would
+    // refuse. As above, only what the change introduces is denied.
+    if kind == INSTANCE_KIND
+        && changed.is_some()
+        && let Some(changed) = Namespace::find(&after.instances, &name).cloned()
+    {
+        let owner = license_ref_of(&changed).unwrap_or_default().to_owned();
+        let catalog = data.and_then(|d| d.get(CATALOG_KEY)).cloned().unwrap_or(Value::Null);
+        let workflow_problems = |instance: &Value, ns: &Namespace| -> Vec<InputError> {
+            let Some(license) = ns.license(&owner) else { return Vec::new() };
+            let call = InstanceCall {
+                instance: instance.clone(),
+                license: license.clone(),
+                instances: ns.instances.clone(),
+                // The workflow's rules do not depend on the time; it only stamps conditions with it.
+                observations: serde_json::json!({"now": "1970-01-01T00:00:00Z"}),
+                catalog: catalog.clone(),
+            };
+            instance::configure(&call).err().unwrap_or_default()
+        };
+        let was = old.as_ref().map(|o| workflow_problems(o, &before)).unwrap_or_default();
+        for problem in workflow_problems(&changed, &after) {
+            let already =
+                was.contains(&problem) || denials.iter().any(|d| d.code == problem.code() && d.path == problem.path());
+            if already {
+                warnings.push(format!("already refused by the pipeline: {}: {problem}", problem.code()));
+            } else {
+                denials.push(problem.to_diagnostic());
             }
         }
     }
