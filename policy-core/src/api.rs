@@ -15,7 +15,11 @@ use crate::foundry::{StatusFetch, StatusReading};
 use crate::instance::{InstanceCall, InstanceDecision};
 use crate::preview::{self, PreviewCall, PreviewDecision};
 use crate::routing::RouteCall;
-use crate::{foundry, instance};
+use crate::{activation, foundry, instance, monitor};
+#[cfg(doc)]
+use activation::{ActivationDecision, ReviewCall, ReviewDecision, StandbyCall, StandbyPage};
+#[cfg(doc)]
+use monitor::{MonitorCall, MonitorDecision};
 use serde::{Deserialize, Serialize};
 
 /// Largest call accepted, in bytes. Hosts enforce their own (lower) limits first; this one holds in every host.
@@ -35,16 +39,28 @@ pub enum Operation {
     InstanceDelete,
     /// Read an instance's `/api/status` answer: [`StatusFetch`] → [`StatusReading`].
     InstanceObserve,
+    /// What the player monitor writes into its instance's status: [`MonitorCall`] → [`MonitorDecision`].
+    InstanceMonitor,
+    /// The standby page for a `Host` header: [`StandbyCall`] → [`StandbyPage`].
+    StandbyPage,
+    /// A click on "Request activation": [`StandbyCall`] → [`ActivationDecision`].
+    ActivationRequest,
+    /// The activation requests of a license: [`ReviewCall`] → [`ReviewDecision`].
+    ActivationReview,
 }
 
 impl Operation {
     /// Every operation, in entrypoint-id order.
-    pub const ALL: [Operation; 5] = [
+    pub const ALL: [Operation; 9] = [
         Operation::LicenseRoute,
         Operation::PlatformPreview,
         Operation::InstanceConfigure,
         Operation::InstanceDelete,
         Operation::InstanceObserve,
+        Operation::InstanceMonitor,
+        Operation::StandbyPage,
+        Operation::ActivationRequest,
+        Operation::ActivationReview,
     ];
 
     /// The operation's name (`foundry/license/route`, ...).
@@ -55,6 +71,10 @@ impl Operation {
             Self::InstanceConfigure => "foundry/instance/configure",
             Self::InstanceDelete => "foundry/instance/delete",
             Self::InstanceObserve => "foundry/instance/observe",
+            Self::InstanceMonitor => "foundry/instance/monitor",
+            Self::StandbyPage => "foundry/standby/page",
+            Self::ActivationRequest => "foundry/activation/request",
+            Self::ActivationReview => "foundry/activation/review",
         }
     }
 
@@ -145,6 +165,10 @@ pub fn call_op_into(op: Operation, input: &[u8], out: &mut Vec<u8>) {
         Operation::InstanceConfigure => run(input, out, instance::configure),
         Operation::InstanceDelete => run(input, out, instance::delete),
         Operation::InstanceObserve => run(input, out, |fetch| foundry::interpret(fetch).map_err(|e| vec![e])),
+        Operation::InstanceMonitor => run(input, out, monitor::decide),
+        Operation::StandbyPage => run(input, out, activation::page),
+        Operation::ActivationRequest => run(input, out, activation::request),
+        Operation::ActivationReview => run(input, out, activation::review),
     }
 }
 

@@ -11,10 +11,13 @@
 //! - [`routing`]: the routing rules of a license;
 //! - [`preview`]: every license of a set of objects at once;
 //! - [`instance`]: the instance workflows; [`foundry`]: reading Foundry's status endpoint;
+//! - [`monitor`]: the player monitor sidecar and what it writes; [`activation`]: the standby page and activation
+//!   requests;
 //! - [`manifests`]: the Kubernetes objects a decision becomes;
 //! - [`status`]: the license status a decision writes;
 //! - [`error`]: error codes.
 
+pub mod activation;
 pub mod api;
 pub mod decision;
 pub mod error;
@@ -22,6 +25,7 @@ pub mod foundry;
 pub mod instance;
 pub mod manifests;
 pub mod model;
+pub mod monitor;
 pub mod names;
 pub mod preview;
 pub mod routing;

@@ -151,6 +151,8 @@ pub(crate) struct Routing {
     pub(crate) player_check: Option<PlayerCheck>,
     pub(crate) previous: PreviousStatus,
     pub(crate) gateway: GatewayTarget,
+    /// The status of the effective active instance object (what its player monitor last reported).
+    pub(crate) active_status: Option<Value>,
 }
 
 /// The resolved gateway attachment and DNS settings of a license.
@@ -191,6 +193,8 @@ pub(crate) struct PreviousStatus {
 struct Member {
     name: String,
     scheduled_delete_at: Option<String>,
+    /// The instance's status as its player monitor reported it.
+    status: Value,
 }
 
 /// Applies the rules to a call.
@@ -244,6 +248,7 @@ pub(crate) fn decide(call: &RouteCall) -> Result<Routing, Vec<InputError>> {
         Some(Ok(d)) => Some(d),
         None => None,
     };
+    errors.extend(crate::activation::check_settings(&license, &license_ref));
     let gateway = match resolve_gateway(&license, &license_ref) {
         Ok(g) => Some(g),
         Err(mut e) => {
@@ -402,7 +407,9 @@ fn apply_rules(
         })
         .collect();
 
+    let active_status = active.as_deref().and_then(find).map(|m| m.status.clone());
     Routing {
+        active_status,
         license,
         license_ref,
         namespace,
@@ -618,8 +625,8 @@ fn resolve_gateway(license: &FoundryLicense, object: &ObjectRef) -> Result<Gatew
     let invalid =
         |path: &str, detail: String| InputError::InvalidField { object: object.clone(), path: path.into(), detail };
 
-    let base_domain = match spec.base_domain.as_deref() {
-        None | Some("") => {
+    let base_domain = match license.spec.base_domain() {
+        None => {
             errors.push(InputError::MissingBaseDomain { object: object.clone() });
             String::new()
         }
@@ -779,7 +786,7 @@ fn collect_members(call: &RouteCall, namespace: &str, license: &str) -> Result<V
             continue;
         }
         let scheduled_delete_at = view.metadata.annotations.get(SCHEDULED_DELETE_ANNOTATION).cloned();
-        members.push(Member { name, scheduled_delete_at });
+        members.push(Member { name, scheduled_delete_at, status: view.status });
     }
     members.sort_by(|a, b| a.name.cmp(&b.name));
     if errors.is_empty() { Ok(members) } else { Err(errors) }
@@ -795,6 +802,8 @@ struct InstanceView {
     kind: String,
     #[serde(default)]
     metadata: ObjectMeta,
+    #[serde(default)]
+    status: Value,
 }
 
 fn read_previous_status(license: &Value) -> PreviousStatus {
