@@ -1,7 +1,8 @@
 //! The task runner. Every task CI runs is a task here, and CI calls it unchanged:
 //!
 //! - `cargo xtask preview`    runs `host-runner preview` on the example platform (no cluster needed);
-//! - `cargo xtask test`       installs what the tests need, then runs every check and test;
+//! - `cargo xtask test`       installs what the tests need (the wasm32 target, Chromium and the browser test's npm
+//!   packages), then runs every check and test;
 //! - `cargo xtask build-wasm` builds the policy module (OPA ABI) into `target/policy/policy.wasm`;
 //! - `cargo xtask promises`   regenerates `promises/*/promise.yaml` from the Rust types (`--check`: fail on drift).
 //!
@@ -112,5 +113,34 @@ fn test() -> Result {
     ensure_wasm_target()?;
     lint()?;
     build_wasm()?;
-    run(cargo().args(["nextest", "run", "--workspace", "--no-fail-fast"]))
+    ensure_browser()?;
+    // The browser test fails, rather than skips, when anything it needs is missing.
+    run(cargo().args(["nextest", "run", "--workspace", "--no-fail-fast"]).env("FOUNDRY_BROWSER_TESTS", "1"))
+}
+
+/// Installs what the standby page's browser test needs: Debian's Chromium (only when missing) and the pinned npm
+/// packages of `tests/browser` (from the committed lockfile).
+fn ensure_browser() -> Result {
+    if !Path::new("/usr/bin/chromium").exists() {
+        run(Command::new("apt-get").arg("update"))?;
+        run(Command::new("apt-get").args(["install", "-y", "--no-install-recommends", "chromium"]))?;
+    }
+    let dir = root().join("tests").join("browser");
+    let installed = dir.join("node_modules").join("playwright-core").join("package.json");
+    let wanted = std::fs::read_to_string(dir.join("package-lock.json")).unwrap_or_default();
+    let have = std::fs::read_to_string(dir.join("node_modules").join(".package-lock.json")).unwrap_or_default();
+    if !installed.exists() || !have.contains(&lock_version(&wanted)) {
+        run(Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(&dir))?;
+    }
+    Ok(())
+}
+
+/// The `playwright-core` version a lockfile pins (empty when it names none).
+fn lock_version(lock: &str) -> String {
+    lock.split("\"node_modules/playwright-core\"")
+        .nth(1)
+        .and_then(|rest| rest.split("\"version\": \"").nth(1))
+        .and_then(|rest| rest.split('"').next())
+        .map(|v| format!("\"version\": \"{v}\""))
+        .unwrap_or_default()
 }
