@@ -777,3 +777,74 @@ pub fn review(call: &ReviewCall) -> Result<ReviewDecision, Vec<InputError>> {
     }
     Ok(ReviewDecision { license: object, license_patch, actions })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(host: &str) -> StandbyCall {
+        let license = |name: &str, ns: &str, domain: &str| {
+            json!({"apiVersion": API_VERSION, "kind": LICENSE_KIND,
+                "metadata": {"name": name, "namespace": ns},
+                "spec": {"licenseSecretRef": {"name": format!("{name}-secret"), "key": "very-secret-key"},
+                         "gateway": {"baseDomain": domain}, "activeInstanceName": "alpha",
+                         "activation": {"mode": "request"}},
+                "status": {"activeInstance": "alpha", "warnings": [{"code": "X", "message": "about `alpha`"}]}})
+        };
+        let instance = |name: &str, ns: &str, lic: &str| {
+            json!({"apiVersion": API_VERSION, "kind": "FoundryInstance", "metadata": {"name": name, "namespace": ns},
+                   "spec": {"licenseRef": {"name": lic}}, "status": {"connectedPlayers": 0}})
+        };
+        StandbyCall {
+            host: host.into(),
+            licenses: vec![
+                license("guild", "tabletop", "dnd.example.com"),
+                license("rivals", "other", "rivals.example.com"),
+            ],
+            instances: vec![
+                instance("alpha", "tabletop", "guild"),
+                instance("beta", "tabletop", "guild"),
+                instance("zeta", "other", "rivals"),
+            ],
+            requests: vec![json!({"apiVersion": API_VERSION, "kind": ACTIVATION_REQUEST_KIND,
+                "metadata": {"name": "activate-zeta-1", "namespace": "other", "creationTimestamp": "2026-11-22T18:00:00Z"},
+                "spec": {"licenseRef": {"name": "rivals"}, "instanceName": "zeta"}})],
+            now: Some("2026-11-22T18:30:00Z".into()),
+            activation_enabled: true,
+        }
+    }
+
+    #[test]
+    fn the_page_carries_nothing_of_other_licenses_and_no_secret_reference() {
+        let page = serde_json::to_string(&page(&call("beta.dnd.example.com")).unwrap()).unwrap();
+        assert!(page.contains("\"instance\":\"beta\""), "{page}");
+        for leak in ["secret", "rivals", "zeta", "other", "tabletop"] {
+            assert!(!page.contains(leak), "the page view carries `{leak}`: {page}");
+        }
+        let decision = serde_json::to_string(&request(&call("beta.dnd.example.com")).unwrap()).unwrap();
+        for leak in ["secret", "rivals", "zeta"] {
+            assert!(!decision.contains(leak), "the click decision carries `{leak}`: {decision}");
+        }
+    }
+
+    #[test]
+    fn hosts_are_normalized_strictly() {
+        assert_eq!(normalize_host("Beta.DND.example.com:8443").as_deref(), Some("beta.dnd.example.com"));
+        for bad in [
+            "",
+            "beta.dnd.example.com.",
+            "beta.dnd.example.com:",
+            "beta.dnd.example.com:0",
+            "beta.dnd.example.com:65536",
+            "beta.dnd.example.com:+80",
+            "192.0.2.1",
+            "[::1]",
+            "béta.dnd.example.com",
+            "beta dnd.example.com",
+            "beta_x.dnd.example.com",
+        ] {
+            assert_eq!(normalize_host(bad), None, "{bad:?}");
+        }
+        assert_eq!(normalize_host(&"a.".repeat(200)), None);
+    }
+}

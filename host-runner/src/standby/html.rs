@@ -214,3 +214,41 @@ pub(super) fn unavailable() -> String {
          unavailable</h1>\n<p>Please try again in a minute.</p>\n</main>\n</body>\n</html>\n"
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use policy_core::activation::{ActivationView, PageView};
+    use policy_core::routing::Warning;
+
+    #[test]
+    fn every_value_is_escaped() {
+        let hostile = "<script>alert(1)</script>\"'&";
+        let view = PageView {
+            instance: "beta".into(),
+            license: hostile.into(),
+            hostname: "beta.example.com".into(),
+            state: "standby".into(),
+            active_instance: Some(hostile.into()),
+            active_hostname: Some(format!("{hostile}.example.com")),
+            active_players: None,
+            active_idle_since: Some(hostile.into()),
+            active_checked_at: None,
+            switch: None,
+            warnings: vec![Warning { code: "X".into(), message: format!("`{hostile}` {hostile}") }],
+            scheduled_delete_at: Some(hostile.into()),
+            activation: ActivationView {
+                mode: "request".into(),
+                button: true,
+                outcome: "request".into(),
+                reason: "ApprovalNeeded".into(),
+                message: hostile.into(),
+                pending_request: None,
+            },
+        };
+        let html = page(&view, hostile, Some(hostile), Timestamp::from_unix_clamped(0));
+        assert!(!html.contains("<script>alert"), "{html}");
+        assert!(!html.contains("\"'&\""), "{html}");
+        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;&quot;&#39;&amp;"), "{html}");
+    }
+}
