@@ -437,6 +437,27 @@ fn a_failing_api_gives_a_generic_unavailable_page() {
     assert!(service.log().contains("403"), "the log says why: {}", service.log());
 }
 
+#[test]
+fn unanswered_requests_expire_and_switch_nothing() {
+    let api = platform(json!({"mode": "request", "requestTTL": "2s"}));
+    let (service, _dir) = start(&api, &["--activation", "--review-interval", "1"]);
+    let answer = click(&service, "beta.dnd.example.com", "");
+    assert_eq!(answer.status, 201, "{answer:?}");
+    let name = api.objects("FoundryActivationRequest")[0]["metadata"]["name"].as_str().unwrap().to_owned();
+    wait_for(|| api.object("FoundryActivationRequest", "tabletop", &name).unwrap()["status"]["phase"] == "Expired");
+    let status = api.object("FoundryActivationRequest", "tabletop", &name).unwrap()["status"].clone();
+    assert_eq!(status["reason"], "Expired");
+    assert!(api.writes().iter().all(|w| !w.path.contains("/foundrylicenses/")), "no switch");
+    // Approving it now changes nothing: it is finished.
+    let mut request = api.object("FoundryActivationRequest", "tabletop", &name).unwrap();
+    request["spec"]["approved"] = json!(true);
+    api.put(request);
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(api.object("FoundryLicense", "tabletop", "guild").unwrap()["spec"]["activeInstanceName"], "alpha");
+    // And the instance can be requested again.
+    assert_eq!(click(&service, "beta.dnd.example.com", "").status, 201);
+}
+
 fn wait_for(mut done: impl FnMut() -> bool) {
     let start = Instant::now();
     while !done() {
