@@ -171,3 +171,31 @@ fn an_interval_above_the_backoff_cap_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("backoff cap"), "{}", text(&out.stderr));
 }
+
+#[test]
+fn the_sidecar_container_runs_as_the_workload_declares_it() {
+    let api = api_with(json!({}));
+    let foundry = FakeFoundry::start(Foundry::Answer(200, r#"{"active":true,"version":"13.351","users":2}"#.into()));
+    let sidecar = policy_core::monitor::monitor_sidecar("alpha", "tabletop", "foundry-kratix/host-runner:0.1.0");
+    let mut args: Vec<String> =
+        sidecar.container["args"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_owned()).collect();
+    // The same arguments, except that Foundry is the stand-in rather than the pod's own port.
+    let at = args.iter().position(|a| a == "--status-url").unwrap();
+    args[at + 1] = format!("http://{}/api/status", foundry.addr);
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_host-runner"))
+        .args(&args)
+        .arg("--kubeconfig")
+        .arg(api.kubeconfig(dir.path()))
+        .args(["--iterations", "1"])
+        .env_clear()
+        .env("FOUNDRY_INSTANCE", "alpha")
+        .env("FOUNDRY_NAMESPACE", "tabletop")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(api.object("FoundryInstance", "tabletop", "alpha").unwrap()["status"]["connectedPlayers"], 2);
+    let env: Vec<&str> =
+        sidecar.container["env"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
+    assert_eq!(env, ["FOUNDRY_INSTANCE", "FOUNDRY_NAMESPACE"], "the variables the command reads");
+}
