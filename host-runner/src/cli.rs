@@ -96,6 +96,9 @@ pub struct StandbyArgs {
     /// Seconds a CSRF token is valid (at least; at most twice this).
     #[arg(long, default_value_t = 3600, value_name = "SECS")]
     pub token_lifetime: u64,
+    /// Page views served per client per minute.
+    #[arg(long, default_value_t = 300, value_name = "N")]
+    pub page_limit: u32,
     /// POSTs accepted per client per minute.
     #[arg(long, default_value_t = 10, value_name = "N")]
     pub client_limit: u32,
@@ -262,6 +265,7 @@ fn run_standby(cli: &Cli, args: &StandbyArgs, stdout: &mut dyn Write) -> Result<
         cache_ttl: Duration::from_secs(args.cache_ttl),
         review_interval: Duration::from_secs(args.review_interval.max(1)),
         token_lifetime: Duration::from_secs(args.token_lifetime.max(1)),
+        page_limit: args.page_limit,
         client_limit: args.client_limit,
         client_window: Duration::from_secs(60),
         instance_limit: args.instance_limit,

@@ -79,6 +79,12 @@ fn the_page_shows_the_standby_instance_and_its_license_only() {
     assert_eq!(page.header("cache-control"), Some("no-store"));
     let cookie = page.header("set-cookie").unwrap();
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    assert!(!cookie.contains("Secure"), "plain HTTP cannot keep a Secure cookie");
+    let behind_tls = http_raw(
+        &service.addr,
+        "GET / HTTP/1.1\r\nHost: beta.dnd.example.com\r\nX-Forwarded-Proto: https\r\nConnection: close\r\n\r\n",
+    );
+    assert!(behind_tls.header("set-cookie").unwrap().contains("; Secure"), "behind TLS the cookie is Secure");
     let body = &page.body;
     for fact in [
         "<code>beta</code> is on standby",
@@ -282,6 +288,28 @@ fn clients_and_instances_are_rate_limited() {
     assert_eq!(second.status, 429, "{second:?}");
     let posts = api.requests().into_iter().filter(|r| r.method == "POST").count();
     assert_eq!(posts, 1, "the second click never reached the API");
+}
+
+#[test]
+fn page_views_are_rate_limited_per_client() {
+    let api = platform(json!({"mode": "request"}));
+    let (service, _dir) = start(&api, &["--page-limit", "3"]);
+    let view = |client: &str| {
+        http_raw(
+            &service.addr,
+            &format!(
+                "GET / HTTP/1.1\r\nHost: beta.dnd.example.com\r\nX-Forwarded-For: {client}\r\nConnection: close\r\n\r\n"
+            ),
+        )
+    };
+    for _ in 0..3 {
+        assert_eq!(view("203.0.113.7").status, 200);
+    }
+    let limited = view("203.0.113.7");
+    assert_eq!(limited.status, 429);
+    assert!(limited.header("retry-after").is_some());
+    assert!(!limited.body.contains("beta"));
+    assert_eq!(view("203.0.113.8").status, 200, "another client is served");
 }
 
 #[test]

@@ -60,6 +60,8 @@ pub struct StandbyOptions {
     pub review_interval: Duration,
     /// A CSRF token is valid for between this and twice this.
     pub token_lifetime: Duration,
+    /// Page views per client per `client_window` (each one reads the policy over the whole platform).
+    pub page_limit: u32,
     /// POSTs per client per `client_window`.
     pub client_limit: u32,
     /// The client limit's window.
@@ -90,6 +92,7 @@ struct State {
     csrf: CsrfKeys,
     clock: fn() -> Timestamp,
     cache: tokio::sync::Mutex<Option<Cached>>,
+    pages: Mutex<RateLimiter>,
     clients: Mutex<RateLimiter>,
     instances: Mutex<RateLimiter>,
 }
@@ -131,6 +134,7 @@ pub async fn serve(
         csrf: CsrfKeys::new(options.token_lifetime)?,
         clock,
         cache: tokio::sync::Mutex::new(None),
+        pages: Mutex::new(RateLimiter::new(options.page_limit, options.client_window, MAX_RATE_KEYS)),
         clients: Mutex::new(RateLimiter::new(options.client_limit, options.client_window, MAX_RATE_KEYS)),
         instances: Mutex::new(RateLimiter::new(options.instance_limit, options.instance_window, MAX_RATE_KEYS)),
         options,
@@ -212,7 +216,16 @@ async fn route(state: &State, peer: SocketAddr, req: Request<Incoming>) -> Answe
             let notice = result.and_then(html::result_notice);
             let secure =
                 req.headers().get("x-forwarded-proto").is_some_and(|p| p.as_bytes().eq_ignore_ascii_case(b"https"));
+            let key = client_key(state, peer, &req);
             drop(req);
+            if let Err(secs) = state.pages.lock().unwrap_or_else(|e| e.into_inner()).hit(&key, Instant::now()) {
+                let mut answer =
+                    respond(StatusCode::TOO_MANY_REQUESTS, "text/plain; charset=utf-8", "too many requests\n");
+                if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                    answer.headers_mut().insert(header::RETRY_AFTER, v);
+                }
+                return answer;
+            }
             page(state, host, notice, secure).await
         }
         (Method::GET | Method::HEAD, "/assets/standby.css") => asset("text/css; charset=utf-8", CSS),
