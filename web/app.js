@@ -62,7 +62,7 @@ function workloadTable(instances) {
         const s = i.status;
         return el("tr", { "data-workload": i.instance.name },
           el("td", {}, i.instance.name),
-          el("td", { "data-testid": "foundry" }, text(s.foundryVersion)),
+          el("td", { "data-testid": "foundry" }, text(s.resolvedVersion)),
           el("td", {}, text(s.storage?.location)),
           el("td", {}, text(s.volumes?.worlds?.mode)),
           el("td", {}, text(s.volumes?.modules?.mode)),

@@ -9,6 +9,7 @@ use crate::kube_api::KubeCluster;
 use crate::preview::{self, PreviewOptions};
 use crate::probe::{HttpFetcher, NoFetch, ProbeSettings};
 use crate::render::OutputFormat;
+use crate::{monitor, standby};
 use clap::{Args, Parser, Subcommand};
 use policy_core::time::Timestamp;
 use policy_core::versions::CatalogListing;
@@ -73,6 +74,82 @@ pub enum Command {
     Catalog(CatalogArgs),
     /// Serve the browser preview (built by `cargo xtask build-web`) on a local address.
     ServePreview(ServePreviewArgs),
+    /// Serve the standby page of every standby hostname, with the "Request activation" button.
+    StandbyPage(StandbyArgs),
+    /// Poll the Foundry server in this pod and write its players into its FoundryInstance status (a sidecar).
+    Monitor(MonitorArgs),
+}
+
+/// `standby-page` flags.
+#[derive(Debug, Args)]
+pub struct StandbyArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "0.0.0.0:8080", value_name = "ADDR")]
+    pub listen: std::net::SocketAddr,
+    /// Kubeconfig to use instead of the in-cluster service account.
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Offer activation (needs the activation RBAC: create requests, patch licenses); without it no license
+    /// shows the button.
+    #[arg(long)]
+    pub activation: bool,
+    /// Seconds a read of the cluster is reused.
+    #[arg(long, default_value_t = 5, value_name = "SECS")]
+    pub cache_ttl: u64,
+    /// Seconds between two reviews of the activation requests.
+    #[arg(long, default_value_t = 15, value_name = "SECS")]
+    pub review_interval: u64,
+    /// Seconds a CSRF token is valid (at least; at most twice this).
+    #[arg(long, default_value_t = 3600, value_name = "SECS")]
+    pub token_lifetime: u64,
+    /// Page views served per client per minute.
+    #[arg(long, default_value_t = 300, value_name = "N")]
+    pub page_limit: u32,
+    /// POSTs accepted per client per minute.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub client_limit: u32,
+    /// Activations and requests accepted per instance per hour.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub instance_limit: u32,
+    /// Count clients by their peer address, not by the last X-Forwarded-For entry (use when no Gateway is in
+    /// front).
+    #[arg(long)]
+    pub ignore_forwarded_for: bool,
+    /// Timeout of each Kubernetes API call, in seconds.
+    #[arg(long, default_value_t = 5, value_name = "SECS")]
+    pub api_timeout: u64,
+}
+
+/// `monitor` flags.
+#[derive(Debug, Args)]
+pub struct MonitorArgs {
+    /// The FoundryInstance this pod runs.
+    #[arg(long, env = "FOUNDRY_INSTANCE", value_name = "NAME")]
+    pub instance: String,
+    /// Its namespace.
+    #[arg(long, env = "FOUNDRY_NAMESPACE", value_name = "NAMESPACE")]
+    pub namespace: String,
+    /// Foundry's status endpoint.
+    #[arg(long, default_value = policy_core::monitor::DEFAULT_STATUS_URL, value_name = "URL")]
+    pub status_url: String,
+    /// Seconds between polls while they succeed.
+    #[arg(long, default_value_t = policy_core::monitor::DEFAULT_INTERVAL_SECONDS, value_name = "SECS")]
+    pub interval: u64,
+    /// Longest wait between polls while Foundry does not answer, in seconds.
+    #[arg(long, default_value_t = policy_core::monitor::DEFAULT_MAX_BACKOFF_SECONDS, value_name = "SECS")]
+    pub max_backoff: u64,
+    /// Timeout of each poll, in seconds.
+    #[arg(long, default_value_t = 5, value_name = "SECS")]
+    pub probe_timeout: u64,
+    /// Kubeconfig to use instead of the in-cluster service account.
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Timeout of each Kubernetes API call, in seconds.
+    #[arg(long, default_value_t = 5, value_name = "SECS")]
+    pub api_timeout: u64,
+    /// Stop after this many polls (default: run for ever).
+    #[arg(long, value_name = "N")]
+    pub iterations: Option<u64>,
 }
 
 /// `kratix` flags.
@@ -230,7 +307,67 @@ fn run(cli: &Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<(), 
             server.run();
             Ok(())
         }
+        Command::StandbyPage(args) => run_standby(cli, args, stdout),
+        Command::Monitor(args) => run_monitor(cli, args, stderr),
     }
+}
+
+fn runtime() -> Result<Arc<tokio::runtime::Runtime>, RunError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map(Arc::new)
+        .map_err(|e| RunError::Internal(format!("async runtime: {e}")))
+}
+
+fn run_standby(cli: &Cli, args: &StandbyArgs, stdout: &mut dyn Write) -> Result<(), RunError> {
+    let engine = cli.engine.load()?;
+    let rt = runtime()?;
+    let api_timeout = Duration::from_secs(args.api_timeout.max(1));
+    let cluster = KubeCluster::connect(rt.clone(), args.kubeconfig.as_deref(), api_timeout)?;
+    let options = standby::StandbyOptions {
+        listen: args.listen,
+        activation: args.activation,
+        cache_ttl: Duration::from_secs(args.cache_ttl),
+        review_interval: Duration::from_secs(args.review_interval.max(1)),
+        token_lifetime: Duration::from_secs(args.token_lifetime.max(1)),
+        page_limit: args.page_limit,
+        client_limit: args.client_limit,
+        client_window: Duration::from_secs(60),
+        instance_limit: args.instance_limit,
+        instance_window: Duration::from_secs(3600),
+        trust_forwarded_for: !args.ignore_forwarded_for,
+        request_timeout: Duration::from_secs(15),
+    };
+    let announce = |addr: std::net::SocketAddr| {
+        let _ = writeln!(stdout, "standby-page: listening on {addr}");
+        let _ = stdout.flush();
+    };
+    rt.block_on(standby::serve(engine, cluster.client(), api_timeout, options, clock, announce))
+        .map_err(|e| RunError::Usage(e.to_string()))
+}
+
+fn run_monitor(cli: &Cli, args: &MonitorArgs, stderr: &mut dyn Write) -> Result<(), RunError> {
+    let engine = cli.engine.load()?;
+    let rt = runtime()?;
+    let cluster =
+        KubeCluster::connect(rt.clone(), args.kubeconfig.as_deref(), Duration::from_secs(args.api_timeout.max(1)))?;
+    let fetcher = HttpFetcher::new(
+        rt,
+        ProbeSettings { timeout: Duration::from_secs(args.probe_timeout.max(1)), connect_to: None },
+    );
+    let settings = monitor::MonitorSettings {
+        instance: args.instance.clone(),
+        namespace: args.namespace.clone(),
+        status_url: args.status_url.clone(),
+        interval: args.interval,
+        max_backoff: args.max_backoff,
+        iterations: args.iterations,
+    };
+    monitor::run(&engine, &cluster, &fetcher, &settings, &clock, &std::thread::sleep, stderr).map_err(|e| match e {
+        monitor::MonitorError::Policy(crate::policy::PolicyCallError::Engine(e)) => RunError::Policy(e),
+        other => RunError::Usage(other.to_string()),
+    })
 }
 
 fn run_kratix(cli: &Cli, args: &KratixArgs, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<(), RunError> {

@@ -52,6 +52,9 @@ pub struct KratixEnv {
     pub crd_plural: Option<String>,
     /// `KRATIX_DRY_RUN`: no side effects on the cluster.
     pub dry_run: bool,
+    /// `FOUNDRY_RUNNER_IMAGE`: the image of the instances' player monitor sidecar (set by the Promise to its own
+    /// pipeline image, so both stay the same).
+    pub runner_image: Option<String>,
 }
 
 impl KratixEnv {
@@ -64,6 +67,7 @@ impl KratixEnv {
             kind: var("KRATIX_OBJECT_KIND"),
             crd_plural: var("KRATIX_CRD_PLURAL"),
             dry_run: var("KRATIX_DRY_RUN").is_some_and(|v| v.eq_ignore_ascii_case("true")),
+            runner_image: var("FOUNDRY_RUNNER_IMAGE"),
         }
     }
 }
@@ -230,6 +234,7 @@ impl Run<'_> {
             "instances": instances,
             "observations": self.observations,
             "catalog": self.catalog,
+            "runnerImage": self.env.runner_image,
         });
         let decision: InstanceDecision = self.decide(op, &call)?;
         if op == Operation::InstanceDelete {

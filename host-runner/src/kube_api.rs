@@ -77,6 +77,16 @@ impl KubeCluster {
         Ok(Self { rt, client, timeout })
     }
 
+    /// The kube-rs client (for the services, which make their own async calls).
+    pub fn client(&self) -> Client {
+        self.client.clone()
+    }
+
+    /// The timeout of each call.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     fn api(&self, namespace: &str, kind: &str, plural: &str) -> Api<DynamicObject> {
         Api::namespaced_with(self.client.clone(), namespace, &resource(kind, plural))
     }
@@ -215,6 +225,12 @@ impl Cluster for KubeCluster {
     }
 
     fn publish_status(&self, target: &StatusTarget, status: &Value) -> Result<(), ClusterError> {
+        self.patch_status(target, status).map(|_| ())
+    }
+}
+
+impl KubeCluster {
+    fn status_api(&self, target: &StatusTarget) -> (Api<DynamicObject>, String) {
         let resource = ApiResource {
             group: target.group.clone(),
             version: target.version.clone(),
@@ -223,10 +239,28 @@ impl Cluster for KubeCluster {
             plural: target.plural.clone(),
         };
         let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), &target.namespace, &resource);
-        let name = format!("{}.{}/status", target.plural, target.group);
+        (api, format!("{}.{}/status", target.plural, target.group))
+    }
+
+    /// The object's `status` (through the status subresource), `Value::Null` when it has none, `None` when the
+    /// object does not exist.
+    pub fn get_status(&self, target: &StatusTarget) -> Result<Option<Value>, ClusterError> {
+        let (api, name) = self.status_api(target);
+        let op = Op { verb: "get", resource: &name, namespace: &target.namespace };
+        match self.call(op, || api.get_status(&target.name)) {
+            Ok(obj) => Ok(Some(obj.data.get("status").cloned().unwrap_or(Value::Null))),
+            Err(ClusterError::Refused { code: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Merges `status` into the object's status and returns the status the API server now holds.
+    pub fn patch_status(&self, target: &StatusTarget, status: &Value) -> Result<Value, ClusterError> {
+        let (api, name) = self.status_api(target);
         let op = Op { verb: "patch", resource: &name, namespace: &target.namespace };
         let body = json!({ "status": status });
         let (params, patch) = (PatchParams::default(), Patch::Merge(&body));
-        self.call(op, || api.patch_status(&target.name, &params, &patch)).map(|_| ())
+        let obj = self.call(op, || api.patch_status(&target.name, &params, &patch))?;
+        Ok(obj.data.get("status").cloned().unwrap_or(Value::Null))
     }
 }

@@ -10,6 +10,8 @@
 //! - [`kratix`]: the Kratix pipeline runtime (`kratix` command) and its workflows;
 //! - [`cluster`]: what the workflows need from a cluster, and the offline snapshot; [`kube_api`]: the live one;
 //! - [`probe`]: fetching Foundry's status endpoint;
+//! - [`standby`]: the standby page service (`standby-page` command); [`monitor`]: the player monitor sidecar
+//!   (`monitor` command); [`policy`]: one typed policy call;
 //! - [`render`]: tables, JSON and YAML output;
 //! - [`output`]: all-or-nothing file writing;
 //! - [`serve`]: the static server of the browser preview (`serve-preview`);
@@ -24,8 +26,11 @@ pub mod error;
 pub mod kratix;
 pub mod kube_api;
 pub mod load;
+pub mod monitor;
 pub mod output;
+pub mod policy;
 pub mod preview;
 pub mod probe;
 pub mod render;
 pub mod serve;
+pub mod standby;

@@ -46,7 +46,7 @@ fn instance_document(d: &InstanceDecision) -> Value {
         "name": d.instance.name,
         "license": field("license"),
         "admitted": field("admitted"),
-        "foundryVersion": field("foundryVersion"),
+        "resolvedVersion": field("resolvedVersion"),
         "image": field("image"),
         "storage": field("storage"),
         "volumes": field("volumes"),
@@ -140,7 +140,7 @@ fn instance_table(instances: &[InstanceDecision]) -> String {
             .to_owned();
         rows.push([
             format!("{}/{}", d.instance.namespace, d.instance.name),
-            text(s.get("foundryVersion")),
+            text(s.get("resolvedVersion")),
             text(s.get("storage").and_then(|st| st.get("location"))),
             volume("worlds"),
             volume("modules"),

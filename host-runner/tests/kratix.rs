@@ -259,10 +259,20 @@ fn instance_configure_reads_its_license_and_asks_it_to_reroute() {
     );
     assert_eq!(requests[2].headers["content-type"], "application/merge-patch+json");
     assert_eq!(requests[2].json(), json!({"metadata": {"labels": {"kratix.io/manual-reconciliation": "true"}}}));
-    assert_eq!(pod.output_files(), ["deployment.yaml", "pvc.yaml", "service.yaml"]);
+    assert_eq!(
+        pod.output_files(),
+        [
+            "deployment.yaml",
+            "monitor-role.yaml",
+            "monitor-rolebinding.yaml",
+            "monitor-serviceaccount.yaml",
+            "pvc.yaml",
+            "service.yaml"
+        ]
+    );
     let status = pod.status().unwrap();
     assert_eq!(status["license"], "guild");
-    assert_eq!(status["foundryVersion"], "14.369");
+    assert_eq!(status["resolvedVersion"], "14.369");
     assert!(text(&out.stdout).contains("asked FoundryLicense tabletop/guild to re-route"));
 }
 

@@ -6,7 +6,8 @@
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Service};
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Service, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -24,6 +25,11 @@ fn check(manifest: &Value) -> Result<&'static str, String> {
         (Some("v1"), Some("Service")) => round_trip::<Service>(manifest).map(|_| "Service"),
         (Some("v1"), Some("PersistentVolumeClaim")) => round_trip::<PersistentVolumeClaim>(manifest).map(|_| "PVC"),
         (Some("batch/v1"), Some("Job")) => round_trip::<Job>(manifest).map(|_| "Job"),
+        (Some("v1"), Some("ServiceAccount")) => round_trip::<ServiceAccount>(manifest).map(|_| "ServiceAccount"),
+        (Some("rbac.authorization.k8s.io/v1"), Some("Role")) => round_trip::<Role>(manifest).map(|_| "Role"),
+        (Some("rbac.authorization.k8s.io/v1"), Some("RoleBinding")) => {
+            round_trip::<RoleBinding>(manifest).map(|_| "RoleBinding")
+        }
         other => Err(format!("unexpected workload manifest {other:?}")),
     }
 }
@@ -62,7 +68,10 @@ fn workload_manifests_are_valid_kubernetes_objects() {
             }
         }
     }
-    assert_eq!(seen.into_iter().collect::<Vec<_>>(), ["Deployment", "Job", "PVC", "Service"]);
+    assert_eq!(
+        seen.into_iter().collect::<Vec<_>>(),
+        ["Deployment", "Job", "PVC", "Role", "RoleBinding", "Service", "ServiceAccount"]
+    );
     assert!(checked > 50, "only {checked} manifests checked");
 }
 

@@ -245,3 +245,83 @@ fn example_objects_validate_against_the_promise_schemas() {
     validate(&schema(&promise("foundry-license"))["properties"]["spec"], &bad, "spec", &mut problems);
     assert_eq!(problems.len(), 4, "{problems:?}");
 }
+
+fn documents(file: &str) -> Vec<Value> {
+    let text = std::fs::read_to_string(root().join("promises/standby-page").join(file)).unwrap();
+    text.split("\n---\n").skip(1).map(|doc| serde_saphyr::from_str(doc).unwrap()).collect()
+}
+
+fn of_kind<'a>(docs: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    docs.iter().filter(|d| d["kind"] == kind).collect()
+}
+
+#[test]
+fn the_standby_page_manifests_grant_exactly_what_each_mode_needs() {
+    for (file, activation) in [("read-only.yaml", false), ("with-activation.yaml", true)] {
+        let docs = documents(file);
+        // The Service every standby route points at by default.
+        let service = of_kind(&docs, "Service")[0];
+        let default = policy_core::model::StandbySpec::default();
+        assert_eq!(service["metadata"]["name"], default.service_name.as_str(), "{file}");
+        assert_eq!(service["metadata"]["namespace"], default.namespace.as_str(), "{file}");
+        assert_eq!(service["spec"]["ports"][0]["port"], json!(default.port), "{file}");
+        let deployment = of_kind(&docs, "Deployment")[0];
+        let pod = &deployment["spec"]["template"]["spec"];
+        assert_eq!(pod["serviceAccountName"], default.service_name.as_str());
+        let container = &pod["containers"][0];
+        assert_eq!(container["args"][0], "standby-page");
+        assert_eq!(container["args"].as_array().unwrap().contains(&json!("--activation")), activation, "{file}");
+        assert_eq!(container["securityContext"]["readOnlyRootFilesystem"], true);
+        assert_eq!(container["securityContext"]["runAsNonRoot"], true);
+        assert_eq!(container["securityContext"]["allowPrivilegeEscalation"], false);
+        assert_eq!(deployment["spec"]["selector"]["matchLabels"], service["spec"]["selector"]);
+
+        let mut rules: Vec<Value> = Vec::new();
+        for role in of_kind(&docs, "ClusterRole") {
+            rules.extend(role["rules"].as_array().unwrap().iter().cloned());
+            let name = role["metadata"]["name"].as_str().unwrap();
+            let binding =
+                of_kind(&docs, "ClusterRoleBinding").into_iter().find(|b| b["metadata"]["name"] == name).unwrap();
+            assert_eq!(binding["subjects"][0]["name"], default.service_name.as_str());
+            assert_eq!(binding["subjects"][0]["namespace"], default.namespace.as_str());
+        }
+        let mut expected = vec![
+            json!({"apiGroups": ["foundry.platform"], "resources": ["foundrylicenses", "foundryinstances"], "verbs": ["list"]}),
+        ];
+        if activation {
+            expected.extend([
+                json!({"apiGroups": ["foundry.platform"], "resources": ["foundryactivationrequests"], "verbs": ["list", "create"]}),
+                json!({"apiGroups": ["foundry.platform"], "resources": ["foundryactivationrequests/status"], "verbs": ["patch"]}),
+                json!({"apiGroups": ["foundry.platform"], "resources": ["foundrylicenses"], "verbs": ["patch"]}),
+            ]);
+        }
+        assert_eq!(rules, expected, "{file}: exactly the permissions the mode uses, no Secrets, no update/delete");
+
+        let crds = of_kind(&docs, "CustomResourceDefinition");
+        assert_eq!(crds.len(), usize::from(activation), "{file}");
+        if let Some(crd) = crds.first() {
+            let parsed: CustomResourceDefinition = serde_json::from_value((*crd).clone()).expect("a valid CRD");
+            assert_eq!(parsed.spec.names.kind, "FoundryActivationRequest");
+            assert_eq!(parsed.spec.scope, "Namespaced");
+            let schema = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"];
+            assert_structural(schema, "openAPIV3Schema");
+            let spec = &schema["properties"]["spec"];
+            assert_eq!(spec["required"], json!(["licenseRef", "instanceName"]));
+            let mut problems = Vec::new();
+            let good = json!({"licenseRef": {"name": "guild"}, "instanceName": "beta", "approved": true, "requestedAt": "2026-11-22T18:30:00Z"});
+            validate(spec, &good, "spec", &mut problems);
+            assert!(problems.is_empty(), "{problems:?}");
+            validate(spec, &json!({"licenseRef": {"name": "guild"}, "approved": "yes"}), "spec", &mut problems);
+            assert_eq!(problems.len(), 2, "{problems:?}");
+        }
+    }
+}
+
+#[test]
+fn the_license_schema_has_the_activation_settings() {
+    let license = promise("foundry-license");
+    let activation = &schema(&license)["properties"]["spec"]["properties"]["activation"];
+    assert_eq!(activation["properties"]["mode"]["enum"], json!(["disabled", "request", "auto-when-idle"]));
+    assert_eq!(activation["properties"]["requestTTL"]["type"], "string");
+    assert_eq!(activation["properties"]["idleMinutes"]["type"], "integer");
+}

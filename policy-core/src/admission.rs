@@ -426,6 +426,7 @@ pub fn review(call: &AdmissionCall, data: Option<&Value>) -> Result<AdmissionRev
                 // The workflow's rules do not depend on the time; it only stamps conditions with it.
                 observations: serde_json::json!({"now": "1970-01-01T00:00:00Z"}),
                 catalog: catalog.clone(),
+                runner_image: None,
             };
             instance::configure(&call).err().unwrap_or_default()
         };

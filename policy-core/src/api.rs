@@ -18,7 +18,11 @@ use crate::preview::{self, PreviewCall, PreviewDecision};
 use crate::routing::RouteCall;
 #[cfg(doc)]
 use crate::versions::{CatalogCall, CatalogListing};
-use crate::{foundry, instance, versions};
+use crate::{activation, foundry, instance, monitor, versions};
+#[cfg(doc)]
+use activation::{ActivationDecision, ReviewCall, ReviewDecision, StandbyCall, StandbyPage};
+#[cfg(doc)]
+use monitor::{MonitorCall, MonitorDecision};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -44,11 +48,19 @@ pub enum Operation {
     InstanceObserve,
     /// List the release catalog: [`CatalogCall`] → [`CatalogListing`].
     CatalogList,
+    /// What the player monitor writes into its instance's status: [`MonitorCall`] → [`MonitorDecision`].
+    InstanceMonitor,
+    /// The standby page for a `Host` header: [`StandbyCall`] → [`StandbyPage`].
+    StandbyPage,
+    /// A click on "Request activation": [`StandbyCall`] → [`ActivationDecision`].
+    ActivationRequest,
+    /// The activation requests of a license: [`ReviewCall`] → [`ReviewDecision`].
+    ActivationReview,
 }
 
 impl Operation {
     /// Every operation, in entrypoint-id order.
-    pub const ALL: [Operation; 7] = [
+    pub const ALL: [Operation; 11] = [
         Operation::LicenseRoute,
         Operation::PlatformPreview,
         Operation::AdmissionReview,
@@ -56,6 +68,10 @@ impl Operation {
         Operation::InstanceDelete,
         Operation::InstanceObserve,
         Operation::CatalogList,
+        Operation::InstanceMonitor,
+        Operation::StandbyPage,
+        Operation::ActivationRequest,
+        Operation::ActivationReview,
     ];
 
     /// The operation's name (`foundry/license/route`, ...).
@@ -68,6 +84,10 @@ impl Operation {
             Self::InstanceDelete => "foundry/instance/delete",
             Self::InstanceObserve => "foundry/instance/observe",
             Self::CatalogList => "foundry/catalog/list",
+            Self::InstanceMonitor => "foundry/instance/monitor",
+            Self::StandbyPage => "foundry/standby/page",
+            Self::ActivationRequest => "foundry/activation/request",
+            Self::ActivationReview => "foundry/activation/review",
         }
     }
 
@@ -180,6 +200,10 @@ pub fn call_op_with_data_into(op: Operation, input: &[u8], data: Option<&Value>,
         Operation::InstanceDelete => run(input, out, instance::delete),
         Operation::InstanceObserve => run(input, out, |fetch| foundry::interpret(fetch).map_err(|e| vec![e])),
         Operation::CatalogList => run(input, out, versions::list),
+        Operation::InstanceMonitor => run(input, out, monitor::decide),
+        Operation::StandbyPage => run(input, out, activation::page),
+        Operation::ActivationRequest => run(input, out, activation::request),
+        Operation::ActivationReview => run(input, out, activation::review),
     }
 }
 

@@ -44,6 +44,9 @@ pub struct InstanceCall {
     /// An operator's release catalog, replacing or extending the shipped one (`null`: the shipped one).
     #[serde(default)]
     pub catalog: Value,
+    /// The image of the player monitor sidecar (default [`workload::RUNNER_IMAGE`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runner_image: Option<String>,
 }
 
 /// The answer of an instance workflow.
@@ -251,8 +254,8 @@ fn finish(
         "license": license_name,
         "routeState": state,
         "admitted": admitted,
-        "foundryVersion": version,
-        "foundryVersionSpec": version_spec,
+        "resolvedVersion": version,
+        "resolvedFrom": version_spec,
         "image": image,
         "storage": storage,
         "volumes": volumes,
@@ -419,6 +422,7 @@ pub fn configure(call: &InstanceCall) -> Result<InstanceDecision, Vec<InputError
         credentials: license.spec.credentials_secret_ref.as_ref(),
         admin_key: instance.spec.admin_password_secret_ref.as_ref(),
         storage: &storage,
+        runner_image: call.runner_image.as_deref().unwrap_or(workload::RUNNER_IMAGE),
     };
     let manifests = workload::manifests(&plan);
     let mut warnings = resolved.warnings.clone();

@@ -14,11 +14,14 @@
 //!   rules), [`volumes`] (storage, volume modes), [`workload`] (Deployment, Service, PVC, copy Jobs);
 //! - [`foundry`]: reading Foundry's status endpoint;
 //! - [`admission`]: the review of a change for an admission engine;
+//! - [`monitor`]: the player monitor sidecar and what it writes; [`activation`]: the standby page and activation
+//!   requests;
 //! - [`manifests`]: the Kubernetes objects a decision becomes;
 //! - [`status`]: the license status a decision writes;
 //! - [`error`]: error codes;
 //! - `documents` (feature `yaml-input`): reading objects and observations from YAML text.
 
+pub mod activation;
 pub mod admission;
 pub mod api;
 pub mod controls;
@@ -30,6 +33,7 @@ pub mod foundry;
 pub mod instance;
 pub mod manifests;
 pub mod model;
+pub mod monitor;
 pub mod names;
 pub mod preview;
 pub mod routing;

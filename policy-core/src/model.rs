@@ -17,6 +17,8 @@ pub const API_VERSION: &str = "foundry.platform/v1alpha1";
 pub const LICENSE_KIND: &str = "FoundryLicense";
 /// Kind of the instance resource.
 pub const INSTANCE_KIND: &str = "FoundryInstance";
+/// Kind of the activation request resource (created by the standby page, approved by an operator).
+pub const ACTIVATION_REQUEST_KIND: &str = "FoundryActivationRequest";
 /// Annotation that marks an instance for deletion; its value is the RFC 3339 time of the deletion.
 pub const SCHEDULED_DELETE_ANNOTATION: &str = "foundry.platform/scheduled-delete-at";
 /// Namespace of objects given without one, as `kubectl` does.
@@ -124,6 +126,115 @@ pub struct LicenseSpec {
     /// The Secret with the foundryvtt.com account Foundry downloads itself with (only the reference is read).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials_secret_ref: Option<CredentialsRef>,
+    /// Whether the standby page offers "Request activation", and how a click is handled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activation: Option<ActivationSpec>,
+}
+
+impl LicenseSpec {
+    /// The domain instances are published under (`<instance>.<baseDomain>`): `spec.gateway.baseDomain` when set,
+    /// else `spec.baseDomain`. Every reader of the base domain goes through here.
+    pub fn base_domain(&self) -> Option<&str> {
+        self.gateway
+            .as_ref()
+            .and_then(|g| g.base_domain.as_deref())
+            .filter(|d| !d.is_empty())
+            .or(self.base_domain.as_deref().filter(|d| !d.is_empty()))
+    }
+
+    /// The field the base domain comes from, for messages.
+    pub fn base_domain_path(&self) -> &'static str {
+        match self.gateway.as_ref().and_then(|g| g.base_domain.as_deref()).filter(|d| !d.is_empty()) {
+            Some(_) => "spec.gateway.baseDomain",
+            None => "spec.baseDomain",
+        }
+    }
+
+    /// The activation settings, defaults filled in.
+    pub fn activation(&self) -> ActivationSpec {
+        self.activation.clone().unwrap_or_default()
+    }
+}
+
+/// How the standby page's "Request activation" button behaves for a license's instances.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ActivationSpec {
+    /// `disabled` (default): no button. `request`: a click records a `FoundryActivationRequest` that an operator
+    /// approves. `auto-when-idle`: a click switches at once when the active instance has had no players for
+    /// `idleMinutes`, and otherwise records a request.
+    #[serde(default)]
+    pub mode: ActivationMode,
+    /// How long a request waits for approval before it expires (Go duration, default `24h`).
+    #[serde(default, rename = "requestTTL", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = r"^([0-9]+(h|m|s))+$"), length(max = 32)))]
+    pub request_ttl: Option<String>,
+    /// With `auto-when-idle`: minutes without players after which the active instance may be switched away from
+    /// by a click (default 30).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 10080)))]
+    pub idle_minutes: Option<u32>,
+}
+
+/// The activation modes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "kebab-case")]
+pub enum ActivationMode {
+    /// No button.
+    #[default]
+    Disabled,
+    /// A click records a request for an operator to approve.
+    Request,
+    /// A click switches at once when the active instance is idle, else records a request.
+    AutoWhenIdle,
+}
+
+impl ActivationMode {
+    /// The mode as written in the spec.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Disabled => "disabled",
+            Self::Request => "request",
+            Self::AutoWhenIdle => "auto-when-idle",
+        }
+    }
+}
+
+/// A `FoundryActivationRequest`: someone on the standby page asked for an instance to become active.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FoundryActivationRequest {
+    /// `foundry.platform/v1alpha1`.
+    #[serde(default)]
+    pub api_version: String,
+    /// `FoundryActivationRequest`.
+    #[serde(default)]
+    pub kind: String,
+    /// Metadata.
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    /// What is asked for.
+    pub spec: ActivationRequestSpec,
+}
+
+/// What an activation request asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ActivationRequestSpec {
+    /// The license whose active instance should change (same namespace).
+    pub license_ref: LocalRef,
+    /// The instance that should become active.
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"), length(max = 55)))]
+    pub instance_name: String,
+    /// Set to `true` by an operator to approve; the standby page service then switches the license.
+    #[serde(default)]
+    pub approved: bool,
+    /// When the request was made (RFC 3339), as the standby page recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_at: Option<String>,
 }
 
 /// Reference to the Secret holding a foundryvtt.com account.

@@ -128,6 +128,7 @@ pub fn preview(call: &PreviewCall) -> Result<PreviewDecision, Vec<InputError>> {
             instances: by_namespace.get(&r.namespace).cloned().unwrap_or_default(),
             observations: call.observations.clone(),
             catalog: call.catalog.clone(),
+            runner_image: None,
         };
         match instance::configure(&call) {
             Ok(d) => instance_decisions.push(d),

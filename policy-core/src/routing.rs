@@ -151,6 +151,8 @@ pub(crate) struct Routing {
     pub(crate) player_check: Option<PlayerCheck>,
     pub(crate) previous: PreviousStatus,
     pub(crate) gateway: GatewayTarget,
+    /// The status of the effective active instance object (what its player monitor last reported).
+    pub(crate) active_status: Option<Value>,
 }
 
 /// The resolved gateway attachment and DNS settings of a license.
@@ -194,6 +196,8 @@ struct Member {
     created: Option<String>,
     /// Within the license's `restrictions.maxInstances`.
     admitted: bool,
+    /// The instance's status as its player monitor reported it.
+    status: Value,
 }
 
 /// Applies the rules to a call.
@@ -321,6 +325,7 @@ fn check_spec_and_members(
         Some(Ok(d)) => Some(d),
         None => None,
     };
+    errors.extend(crate::activation::check_settings(license, license_ref));
     let gateway = match resolve_gateway(license, license_ref) {
         Ok(g) => Some(g),
         Err(mut e) => {
@@ -481,7 +486,9 @@ fn apply_rules(
         })
         .collect();
 
+    let active_status = active.as_deref().and_then(find).map(|m| m.status.clone());
     Routing {
+        active_status,
         license,
         license_ref,
         namespace,
@@ -696,10 +703,10 @@ fn resolve_gateway(license: &FoundryLicense, object: &ObjectRef) -> Result<Gatew
     let spec = license.spec.gateway.clone().unwrap_or_default();
     let invalid =
         |path: &str, detail: String| InputError::InvalidField { object: object.clone(), path: path.into(), detail };
-    let base_domain_path = if spec.base_domain.is_some() { "spec.gateway.baseDomain" } else { "spec.baseDomain" };
+    let base_domain_path = license.spec.base_domain_path();
 
-    let base_domain = match spec.base_domain.as_deref().or(license.spec.base_domain.as_deref()) {
-        None | Some("") => {
+    let base_domain = match license.spec.base_domain() {
+        None => {
             errors.push(InputError::MissingBaseDomain { object: object.clone() });
             String::new()
         }
@@ -864,7 +871,13 @@ fn collect_members(
             continue;
         }
         let scheduled_delete_at = view.metadata.annotations.get(SCHEDULED_DELETE_ANNOTATION).cloned();
-        members.push(Member { name, scheduled_delete_at, created: view.metadata.creation_timestamp, admitted: true });
+        members.push(Member {
+            name,
+            scheduled_delete_at,
+            created: view.metadata.creation_timestamp,
+            admitted: true,
+            status: view.status,
+        });
     }
     members.sort_by(|a, b| a.name.cmp(&b.name));
     let admitted =
@@ -885,6 +898,8 @@ struct InstanceView {
     kind: String,
     #[serde(default)]
     metadata: ObjectMeta,
+    #[serde(default)]
+    status: Value,
 }
 
 fn read_previous_status(license: &Value) -> PreviousStatus {

@@ -63,6 +63,7 @@ pub(crate) fn license_status(r: &Routing) -> Value {
         "message": message,
         // A failed run publishes why here; a good run clears it.
         "inputErrors": [],
+        "activeInstanceStatus": crate::monitor::active_instance_status(r.active_status.as_ref()),
     })
 }
 

@@ -469,8 +469,8 @@ pub fn list(call: &CatalogCall) -> Result<CatalogListing, Vec<InputError>> {
 /// Reads what an instance resolved to before from its status (a damaged status counts as none).
 pub fn previous_version(status: Option<&Value>) -> Option<PreviousVersion> {
     let status = status?;
-    let release = Release::parse(status.get("foundryVersion")?.as_str()?)?;
-    let spec = status.get("foundryVersionSpec").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let release = Release::parse(status.get("resolvedVersion")?.as_str()?)?;
+    let spec = status.get("resolvedFrom").and_then(Value::as_str).unwrap_or_default().to_owned();
     Some(PreviousVersion { release, spec })
 }
 

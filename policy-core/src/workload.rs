@@ -19,6 +19,8 @@ pub const FOUNDRY_UID: u32 = 1000;
 pub const COPY_IMAGE: &str = "busybox:1.37";
 /// Marker a copy Job leaves in its target once done.
 pub const COPY_MARKER: &str = ".foundry-copy-done";
+/// The image of `host-runner`: the Promises' pipeline image and each instance's player monitor sidecar.
+pub const RUNNER_IMAGE: &str = "foundry-kratix/host-runner:0.1.0";
 
 /// Compute resources after defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +70,8 @@ pub struct WorkloadPlan<'a> {
     pub admin_key: Option<&'a AdminKeyRef>,
     /// Storage.
     pub storage: &'a StoragePlan,
+    /// The image of the player monitor sidecar (`host-runner`).
+    pub runner_image: &'a str,
 }
 
 fn labels(plan: &WorkloadPlan<'_>) -> Value {
@@ -151,7 +155,14 @@ fn metadata(plan: &WorkloadPlan<'_>, name: &str) -> Value {
 
 /// The workload's manifests, in file order.
 pub fn manifests(plan: &WorkloadPlan<'_>) -> Vec<(String, Value)> {
-    let mut out = vec![("deployment.yaml".to_owned(), deployment(plan)), ("service.yaml".to_owned(), service(plan))];
+    let monitor = crate::monitor::monitor_sidecar(plan.instance, plan.namespace, plan.runner_image);
+    let mut out =
+        vec![("deployment.yaml".to_owned(), deployment(plan, &monitor)), ("service.yaml".to_owned(), service(plan))];
+    for (manifest, file) in
+        monitor.manifests.iter().zip(["monitor-serviceaccount.yaml", "monitor-role.yaml", "monitor-rolebinding.yaml"])
+    {
+        out.push((file.to_owned(), manifest.clone()));
+    }
     if let Place::Pvc { claim, .. } = &plan.storage.data {
         out.push(("pvc.yaml".to_owned(), pvc(plan, claim)));
     }
@@ -163,7 +174,7 @@ pub fn manifests(plan: &WorkloadPlan<'_>) -> Vec<(String, Value)> {
     out
 }
 
-fn deployment(plan: &WorkloadPlan<'_>) -> Value {
+fn deployment(plan: &WorkloadPlan<'_>, monitor: &crate::monitor::MonitorSidecar) -> Value {
     let (data_volume, data_mount) = volume_and_mount("data", &plan.storage.data, "/data", false);
     let mut volumes = vec![data_volume];
     let mut mounts = vec![data_mount];
@@ -184,6 +195,8 @@ fn deployment(plan: &WorkloadPlan<'_>) -> Value {
         volumes.push(json!({"name": name, "emptyDir": {}}));
         mounts.push(json!({"name": name, "mountPath": path}));
     }
+    // The monitor's API token is mounted in the monitor only: the Foundry container never holds it.
+    volumes.extend(monitor.volumes.iter().cloned());
     let probe = |period: u32, failures: u32| json!({"httpGet": {"path": "/api/status", "port": "http"}, "periodSeconds": period, "failureThreshold": failures, "timeoutSeconds": 5});
     let r = plan.resources;
     let mut pod_labels = labels(plan);
@@ -203,6 +216,7 @@ fn deployment(plan: &WorkloadPlan<'_>) -> Value {
                 "spec": {
                     "hostname": plan.instance,
                     "enableServiceLinks": false,
+                    "serviceAccountName": monitor.service_account_name,
                     "automountServiceAccountToken": false,
                     "securityContext": pod_security(),
                     "containers": [{
@@ -220,7 +234,7 @@ fn deployment(plan: &WorkloadPlan<'_>) -> Value {
                         "livenessProbe": probe(30, 4),
                         "securityContext": container_security(),
                         "volumeMounts": mounts,
-                    }],
+                    }, monitor.container],
                     "volumes": volumes,
                 },
             },

@@ -111,6 +111,9 @@ pub struct Expect {
     /// Status reading: a partial reading (world, system, version) it must contain.
     #[serde(default)]
     pub reading: Option<Value>,
+    /// A partial decision the decision must contain (operations other than routing).
+    #[serde(default)]
+    pub decision: Option<Value>,
     /// Preview only: per license (in order), the same expectations.
     #[serde(default)]
     pub licenses: Option<Vec<Expect>>,
@@ -297,6 +300,11 @@ pub fn check(case: &Case, answer: &Value) -> Result<(), Vec<String>> {
         && !contains(&decision, partial)
     {
         problems.push(format!("reading {decision} does not contain {partial}"));
+    }
+    if let Some(partial) = &case.expect.decision
+        && !contains(&decision, partial)
+    {
+        problems.push(format!("decision {decision} does not contain {partial}"));
     }
     if problems.is_empty() { Ok(()) } else { Err(problems) }
 }

@@ -294,8 +294,15 @@ fn test() -> Result {
     ensure_wasm_target()?;
     timed("lint", lint)?;
     let module = build_wasm()?;
+    // The standby page's browser test (in the Rust suite) and the Node tests share Chromium and the npm packages;
+    // it fails, rather than skips, when anything it needs is missing.
+    let chromium = ensure_chromium()?;
+    npm_ci()?;
     timed("cargo tests", || {
-        run(cargo().args(["nextest", "run", "--workspace", "--no-fail-fast"]))?;
+        run(cargo()
+            .args(["nextest", "run", "--workspace", "--no-fail-fast"])
+            .env("FOUNDRY_BROWSER_TESTS", "1")
+            .env("CHROMIUM", &chromium))?;
         // The browser build's API, natively.
         run(cargo().args([
             "nextest",
@@ -309,7 +316,6 @@ fn test() -> Result {
     })?;
     timed("build-web", || build_web().map(|_| ()))?;
     let index = corpus_answers()?;
-    npm_ci()?;
     timed("node and chromium tests", || {
         node_tests(&["opa-sdk.test.mjs", "browser-corpus.test.mjs", "preview.test.mjs"])
     })?;

@@ -2,7 +2,10 @@
 //!
 //! `FakeApi` answers the real Kubernetes API paths of the `foundry.platform` resources with real JSON (list with
 //! pagination, get, merge-patch of objects and of their status) and records every request, so tests assert the
-//! exact verb, path and body a live cluster would see. Faults (an HTTP status, a delay, a malformed body) can be
+//! exact verb, path and body a live cluster would see. It also lists each kind across all namespaces, creates
+//! objects (setting `creationTimestamp` and `resourceVersion`, answering 409 for an existing name), serves the
+//! status subresource, and honours a `metadata.resourceVersion` precondition in a merge patch (409 on mismatch), as
+//! the standby page and the monitor need. Faults (an HTTP status, a delay, a malformed body) can be
 //! set per path, for the first N requests or for all. `FakeFoundry` answers `GET /api/status` as a Foundry server
 //! would, or misbehaves. No Kubernetes API server can run on the test machines, so this is how the kube client is
 //! tested.
@@ -74,8 +77,11 @@ impl FakeApi {
     }
 
     /// Stores an object (its path is derived from its kind, namespace and name).
-    pub fn put(&self, object: Value) {
+    pub fn put(&self, mut object: Value) {
         let plural = plural(object["kind"].as_str().unwrap());
+        if object["metadata"].get("resourceVersion").is_none() {
+            object["metadata"]["resourceVersion"] = json!("1");
+        }
         let key = format!(
             "{GROUP_PATH}{}/{plural}/{}",
             object["metadata"]["namespace"].as_str().unwrap(),
@@ -101,6 +107,17 @@ impl FakeApi {
 
     pub fn requests(&self) -> Vec<Request> {
         self.state.lock().unwrap().requests.clone()
+    }
+
+    /// The requests other than reads.
+    pub fn writes(&self) -> Vec<Request> {
+        self.requests().into_iter().filter(|r| r.method != "GET").collect()
+    }
+
+    /// Every stored object of a kind, in path order.
+    pub fn objects(&self, kind: &str) -> Vec<Value> {
+        let plural = format!("/{}/", plural(kind));
+        self.state.lock().unwrap().objects.iter().filter(|(k, _)| k.contains(&plural)).map(|(_, v)| v.clone()).collect()
     }
 
     /// A kubeconfig file pointing at this server.
@@ -139,9 +156,47 @@ impl FakeApi {
             }
             None => {}
         }
+        // Lists across all namespaces: /apis/foundry.platform/v1alpha1/<plural>.
+        if let Some(plural) = req.path.strip_prefix("/apis/foundry.platform/v1alpha1/")
+            && !plural.contains('/')
+            && req.method == "GET"
+        {
+            let suffix = format!("/{plural}/");
+            let items: Vec<Value> = state
+                .objects
+                .iter()
+                .filter(|(k, _)| k.contains(&suffix) && k.starts_with(GROUP_PATH))
+                .map(|(_, v)| {
+                    let mut o = v.clone();
+                    o.as_object_mut().unwrap().remove("apiVersion");
+                    o.as_object_mut().unwrap().remove("kind");
+                    o
+                })
+                .collect();
+            return (200, json!({"apiVersion": "foundry.platform/v1alpha1", "kind": "List", "metadata": {"resourceVersion": "42"}, "items": items}).to_string());
+        }
         let Some(rest) = req.path.strip_prefix(GROUP_PATH) else { return not_found(&req.path) };
         let parts: Vec<&str> = rest.split('/').collect();
         match (req.method.as_str(), parts.as_slice()) {
+            ("POST", [ns, plural]) => {
+                let mut object = req.json();
+                let Some(name) = object["metadata"]["name"].as_str().map(str::to_owned) else {
+                    return (422, status_body(422, "Invalid", "metadata.name is required"));
+                };
+                let key = format!("{GROUP_PATH}{ns}/{plural}/{name}");
+                if state.objects.contains_key(&key) {
+                    return (409, status_body(409, "AlreadyExists", &format!("{name} already exists")));
+                }
+                object["metadata"]["namespace"] = json!(ns);
+                object["metadata"]["creationTimestamp"] = json!(now_rfc3339());
+                object["metadata"]["resourceVersion"] = json!("1");
+                state.objects.insert(key, object.clone());
+                (201, object.to_string())
+            }
+            ("GET", [_, _, _, "status"]) => match state.objects.get(req.path.trim_end_matches("/status")) {
+                Some(o) => (200, o.to_string()),
+                None => not_found(&req.path),
+            },
             ("GET", [ns, plural]) => {
                 let prefix = format!("{GROUP_PATH}{ns}/{plural}/");
                 let mut items: Vec<Value> =
@@ -179,7 +234,17 @@ impl FakeApi {
                 }
                 match state.objects.get_mut(&key) {
                     Some(o) => {
-                        merge(o, &req.json());
+                        let mut patch = req.json();
+                        if let Some(wanted) = patch.pointer("/metadata/resourceVersion").cloned() {
+                            if o["metadata"]["resourceVersion"] != wanted {
+                                return (409, status_body(409, "Conflict", "the object has been modified"));
+                            }
+                            patch["metadata"].as_object_mut().unwrap().remove("resourceVersion");
+                        }
+                        merge(o, &patch);
+                        let version: u64 =
+                            o["metadata"]["resourceVersion"].as_str().unwrap_or("1").parse().unwrap_or(1);
+                        o["metadata"]["resourceVersion"] = json!((version + 1).to_string());
                         (200, o.to_string())
                     }
                     None => not_found(&req.path),
@@ -190,10 +255,17 @@ impl FakeApi {
     }
 }
 
+/// The time now, as the API server writes `creationTimestamp`.
+pub fn now_rfc3339() -> String {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    policy_core::time::Timestamp::from_unix(secs as i64).unwrap().to_string()
+}
+
 fn plural(kind: &str) -> &'static str {
     match kind {
         "FoundryLicense" => "foundrylicenses",
         "FoundryInstance" => "foundryinstances",
+        "FoundryActivationRequest" => "foundryactivationrequests",
         other => panic!("no plural for {other}"),
     }
 }
@@ -340,4 +412,131 @@ pub fn refused_addr() -> String {
     let addr = listener.local_addr().unwrap().to_string();
     drop(listener);
     addr
+}
+
+/// The time `secs` seconds ago, as the monitor writes timestamps.
+pub fn ago(secs: u64) -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    policy_core::time::Timestamp::from_unix((now - secs) as i64).unwrap().to_string()
+}
+
+/// A `FoundryLicense` in `namespace` publishing its instances under `domain`.
+pub fn license_object(name: &str, namespace: &str, domain: &str, active: &str, activation: Value) -> Value {
+    let mut spec = json!({
+        "licenseSecretRef": {"name": "foundry-license", "key": "license-key"},
+        "gateway": {"baseDomain": domain},
+        "activeInstanceName": active,
+    });
+    if !activation.is_null() {
+        spec["activation"] = activation;
+    }
+    json!({
+        "apiVersion": "foundry.platform/v1alpha1", "kind": "FoundryLicense",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": spec,
+        "status": {"activeInstance": active, "desiredInstance": active, "pendingSince": null, "warnings": []},
+    })
+}
+
+/// A `FoundryInstance` of `license`, with a monitor status.
+pub fn instance_object(name: &str, namespace: &str, license: &str, status: Value) -> Value {
+    json!({
+        "apiVersion": "foundry.platform/v1alpha1", "kind": "FoundryInstance",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"licenseRef": {"name": license}},
+        "status": status,
+    })
+}
+
+/// The status a monitor writes for an instance nobody has used for `idle` seconds.
+pub fn idle_status(idle: u64) -> Value {
+    json!({"connectedPlayers": 0, "idleSince": ago(idle), "lastPlayerActivity": ago(idle + 30),
+           "lastCheckedAt": ago(10), "world": "lost-mine", "license": "guild", "routeState": "active"})
+}
+
+/// A running `host-runner standby-page`, stopped when dropped.
+pub struct StandbyService {
+    child: std::process::Child,
+    pub addr: String,
+    pub log: PathBuf,
+}
+
+impl StandbyService {
+    pub fn start(api: &FakeApi, dir: &Path, extra: &[&str]) -> Self {
+        let kubeconfig = api.kubeconfig(dir);
+        let log = dir.join("standby.log");
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_host-runner"))
+            .args(["standby-page", "--listen", "127.0.0.1:0", "--cache-ttl", "0", "--kubeconfig"])
+            .arg(&kubeconfig)
+            .args(extra)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let addr = line.trim().strip_prefix("standby-page: listening on ").unwrap_or_else(|| {
+            panic!("no address announced: {line:?}; log: {}", std::fs::read_to_string(&log).unwrap_or_default())
+        });
+        StandbyService { addr: addr.to_owned(), child, log }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for StandbyService {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTP answer as the client saw it.
+#[derive(Debug, Clone)]
+pub struct HttpAnswer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl HttpAnswer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Sends `raw` (a whole HTTP/1.1 request, `Connection: close`) as written, and reads the answer.
+pub fn http_raw(addr: &str, raw: &str) -> HttpAnswer {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    // The server may close early (a refused head or body); what it answered is still read.
+    let _ = stream.write_all(raw.as_bytes());
+    let mut bytes = Vec::new();
+    let _ = stream.read_to_end(&mut bytes);
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines.next().and_then(|l| l.split_whitespace().nth(1)).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let headers =
+        lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned())).collect();
+    HttpAnswer { status, headers, body: body.to_owned() }
+}
+
+/// `GET path` with the given `Host`.
+pub fn http_get(addr: &str, host: &str, path: &str) -> HttpAnswer {
+    http_raw(addr, &format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"))
+}
+
+/// `POST /activate` with the given `Host`, extra header lines (each ending in `\r\n`) and form body.
+pub fn http_post(addr: &str, host: &str, headers: &str, body: &str) -> HttpAnswer {
+    http_raw(
+        addr,
+        &format!(
+            "POST /activate HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+             Content-Length: {}\r\n{headers}Connection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    )
 }
