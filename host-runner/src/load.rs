@@ -173,7 +173,12 @@ pub fn load_file(path: &Path) -> Result<Vec<Loaded>, LoadError> {
         });
     }
     let bytes = std::fs::read(path).map_err(|e| io(path, &e))?;
-    let docs = parse_documents(path, &bytes)?;
+    objects_from_bytes(path, &bytes)
+}
+
+/// Reads the objects of a file's bytes (`path` is only named in errors and in each object's source).
+pub fn objects_from_bytes(path: &Path, bytes: &[u8]) -> Result<Vec<Loaded>, LoadError> {
+    let docs = parse_documents(path, bytes)?;
     let mut out = Vec::new();
     for (i, doc) in docs.into_iter().enumerate() {
         match doc {
