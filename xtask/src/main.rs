@@ -2,7 +2,10 @@
 //!
 //! - `cargo xtask preview`    runs `host-runner preview` on the example platform (no cluster needed);
 //! - `cargo xtask test`       installs what the tests need, then runs every check and test;
-//! - `cargo xtask build-wasm` builds the policy module (OPA ABI) into `target/policy/policy.wasm`.
+//! - `cargo xtask build-wasm` builds the policy module (OPA ABI) into `target/policy/policy.wasm`;
+//! - `cargo xtask bench [--quick]` measures the routing decision natively, in wasm, in Rego and as a process, and
+//!   writes the report to `target/bench/report.md` (not part of `test`: it takes minutes and measures the machine);
+//! - `cargo xtask fuzz [SECONDS]` runs every fuzz target for SECONDS (default 60) each, seeded from the corpus.
 //!
 //! Tasks print each command before running it and stop at the first failure.
 
@@ -14,6 +17,9 @@ use std::process::{Command, ExitCode};
 #[path = "../../policy-wasm/postlink.rs"]
 mod postlink;
 
+#[path = "../../policy-wasm/build_module.rs"]
+mod build_module;
+
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
 fn main() -> ExitCode {
@@ -23,8 +29,12 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("build-wasm") => build_wasm().map(|path| println!("{}", path.display())),
         Some("lint") => lint(),
+        Some("bench") => bench(args.get(1..).unwrap_or_default()),
+        Some("fuzz") => fuzz(args.get(1..).unwrap_or_default()),
         _ => {
-            eprintln!("usage: cargo xtask <preview [ARGS...] | test | lint | build-wasm>");
+            eprintln!(
+                "usage: cargo xtask <preview [ARGS...] | test | lint | build-wasm | bench [--quick] | fuzz [SECONDS]>"
+            );
             return ExitCode::from(2);
         }
     };
@@ -66,20 +76,49 @@ fn ensure_wasm_target() -> Result {
     if installed { Ok(()) } else { run(Command::new("rustup").args(["target", "add", WASM_TARGET])) }
 }
 
-/// Builds the OPA-ABI module and adds the ABI globals; returns its path.
+/// Whether `program --version` runs.
+fn answers(program: &str, args: &[&str]) -> bool {
+    Command::new(program).args(args).output().is_ok_and(|o| o.status.success())
+}
+
+/// Installs binaryen's `wasm-opt` (Debian package `binaryen`) if it is missing, so the module is built as it ships.
+fn ensure_wasm_opt() -> Result {
+    if build_module::wasm_opt().is_some() {
+        return Ok(());
+    }
+    if !answers("apt-get", &["--version"]) {
+        return Err("`wasm-opt` is missing and apt-get is not available: install binaryen (version 108 or later) \
+                    and put `wasm-opt` on PATH, or set WASM_OPT to its path"
+            .into());
+    }
+    run(Command::new("apt-get").args(["update", "-qq"]))?;
+    run(Command::new("apt-get").args(["install", "-y", "-qq", "binaryen"]))?;
+    build_module::wasm_opt().map(|_| ()).ok_or_else(|| "binaryen was installed but `wasm-opt` does not run".into())
+}
+
+/// Installs a cargo subcommand from crates.io if `cargo <name> --version` fails.
+fn ensure_cargo_tool(subcommand: &str, package: &str) -> Result {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    if answers(&cargo, &[subcommand, "--version"]) {
+        return Ok(());
+    }
+    run(Command::new(&cargo).args(["install", "--locked", package]))
+}
+
+/// Builds the OPA-ABI module through the one build path (`policy-wasm/build_module.rs`); returns its path.
 fn build_wasm() -> Result<PathBuf> {
     ensure_wasm_target()?;
-    let target_dir = root().join("target").join("wasm");
-    run(cargo()
-        .args(["build", "--package", "policy-wasm", "--profile", "wasm", "--target", WASM_TARGET])
-        .arg(format!("--target-dir={}", target_dir.display())))?;
-    let built = target_dir.join(WASM_TARGET).join("wasm").join("policy_wasm.wasm");
-    let raw = std::fs::read(&built).map_err(|e| format!("cannot read {}: {e}", built.display()))?;
-    let linked = postlink::add_abi_globals(&raw, 1, 3).map_err(|e| format!("post-link of {}: {e}", built.display()))?;
+    ensure_wasm_opt()?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    println!("+ build the policy module (cargo build --profile wasm, wasm-opt, OPA ABI post-link)");
+    let built = build_module::build(&root(), &root().join("target"), &cargo)?;
+    if let Some(why) = built.unoptimized {
+        return Err(why);
+    }
     let out_dir = root().join("target").join("policy");
     std::fs::create_dir_all(&out_dir).map_err(|e| e.to_string())?;
     let out = out_dir.join("policy.wasm");
-    std::fs::write(&out, linked).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    std::fs::write(&out, built.wasm).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
     Ok(out)
 }
 
@@ -105,7 +144,71 @@ fn lint() -> Result {
 
 fn test() -> Result {
     ensure_wasm_target()?;
+    ensure_wasm_opt()?;
+    ensure_cargo_tool("nextest", "cargo-nextest")?;
     lint()?;
     build_wasm()?;
     run(cargo().args(["nextest", "run", "--workspace", "--no-fail-fast"]))
+}
+
+/// Release builds of `host-runner` and the bench, then the bench itself (see `bench/src/main.rs`).
+fn bench(extra: &[String]) -> Result {
+    ensure_wasm_target()?;
+    ensure_wasm_opt()?;
+    run(cargo().args(["build", "--release", "--package", "host-runner", "--package", "bench"]))?;
+    let target = root().join("target").join("release");
+    let report = root().join("target").join("bench").join("report.md");
+    run(Command::new(target.join("bench"))
+        .current_dir(root())
+        .arg("--host-runner")
+        .arg(target.join("host-runner"))
+        .arg("--root")
+        .arg(root())
+        .arg("--out")
+        .arg(&report)
+        .args(extra))?;
+    println!("report written to {}", report.display());
+    Ok(())
+}
+
+/// Every fuzz target for a bounded time, seeded from the corpus. Needs the sanitizer flags of nightly Rust, which
+/// stable Rust accepts with `RUSTC_BOOTSTRAP=1`. A crash leaves its input in `fuzz/artifacts/<target>/` and fails.
+fn fuzz(extra: &[String]) -> Result {
+    let seconds: u64 = match extra.first() {
+        Some(s) => s.parse().map_err(|_| format!("fuzz: `{s}` is not a number of seconds"))?,
+        None => 60,
+    };
+    ensure_wasm_target()?;
+    ensure_wasm_opt()?;
+    ensure_cargo_tool("fuzz", "cargo-fuzz")?;
+    let corpus_dir = root().join("fuzz").join("corpus");
+    run(cargo().args(["run", "--quiet", "--package", "corpus", "--bin", "fuzz-seeds", "--"]).arg(&corpus_dir))?;
+    let list = cargo()
+        .args(["fuzz", "list"])
+        .env("RUSTC_BOOTSTRAP", "1")
+        .output()
+        .map_err(|e| format!("cannot run cargo fuzz list: {e}"))?;
+    let targets: Vec<String> =
+        String::from_utf8_lossy(&list.stdout).lines().map(str::trim).map(str::to_owned).collect();
+    if targets.is_empty() {
+        return Err("cargo fuzz list found no targets".into());
+    }
+    for target in &targets {
+        std::fs::create_dir_all(corpus_dir.join(target)).map_err(|e| e.to_string())?;
+        // The target that runs the module in wasmtime needs the host, which is behind a feature (see fuzz/Cargo.toml).
+        let features: &[&str] = if target == "wasm_host" { &["--features", "host"] } else { &[] };
+        run(cargo()
+            .args(["fuzz", "run", target])
+            .args(features)
+            .arg(corpus_dir.join(target))
+            .args([
+                "--",
+                &format!("-max_total_time={seconds}"),
+                "-rss_limit_mb=4096",
+                "-timeout=30",
+                "-print_final_stats=1",
+            ])
+            .env("RUSTC_BOOTSTRAP", "1"))?;
+    }
+    Ok(())
 }
