@@ -99,9 +99,33 @@ struct ProcessRun {
 }
 
 /// Runs a command to its end, measuring wall time and, through `wait4`, the peak RSS of that one process.
-fn run_process(cmd: &mut Command) -> ProcessRun {
+///
+/// Linux records the spawning process's peak RSS into the child's when the child calls `exec` (the child starts
+/// on the parent's memory), so a large parent inflates the figure. The bench is large (Rego, the module, the
+/// workloads), so it runs the command through a fresh small copy of itself (`--measure`), which does the spawn and
+/// reports the numbers.
+fn run_process(cmd: &Command) -> ProcessRun {
+    let mut helper = Command::new(std::env::current_exe().expect("the bench knows its path"));
+    helper.arg("--measure").arg(cmd.get_program()).args(cmd.get_args());
+    if let Some(dir) = cmd.get_current_dir() {
+        helper.current_dir(dir);
+    }
+    let out = helper.stderr(Stdio::inherit()).output().expect("the measuring helper runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let fields: Vec<u64> = text.split_whitespace().filter_map(|f| f.parse().ok()).collect();
+    assert_eq!(fields.len(), 3, "the measuring helper said `{text}`");
+    ProcessRun { wall: Duration::from_nanos(fields[0]), max_rss: fields[1], status: fields[2] as i32 }
+}
+
+/// `--measure PROGRAM ARGS...`: runs the program with output discarded and prints `wall_ns max_rss_bytes status`.
+fn measure_child(program: &str, args: &[String]) {
     let started = Instant::now();
-    let child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("the process starts");
+    let child = Command::new(program)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the process starts");
     let pid = child.id() as libc::pid_t;
     let mut status = 0;
     // SAFETY: an all-zero `rusage` is a valid value of the plain C struct.
@@ -112,7 +136,7 @@ fn run_process(cmd: &mut Command) -> ProcessRun {
     assert_eq!(waited, pid, "wait4 failed");
     // The process is reaped; `child` must not wait again, so it is forgotten.
     std::mem::forget(child);
-    ProcessRun { wall, max_rss: usage.ru_maxrss as u64 * 1024, status: libc::WEXITSTATUS(status) }
+    println!("{} {} {}", wall.as_nanos(), usage.ru_maxrss as u64 * 1024, libc::WEXITSTATUS(status));
 }
 
 fn fmt_time(d: Duration) -> String {
@@ -203,7 +227,7 @@ fn measure(n: usize, o: &Options, engine: &PolicyEngine, rego: &mut RegoRouter, 
     let (platform, observations) = workload::write_preview_files(n, &dir).unwrap();
     let mut preview = Command::new(&o.host_runner);
     preview.arg("preview").arg(&platform).arg("--observations").arg(&observations);
-    let first = run_process(&mut preview);
+    let first = run_process(&preview);
     assert_eq!(first.status, 0, "host-runner preview failed at N = {n}");
 
     let (_, native_heap) = heap_peak(|| black_box(policy_core::call(ROUTE, &call)));
@@ -222,7 +246,7 @@ fn measure(n: usize, o: &Options, engine: &PolicyEngine, rego: &mut RegoRouter, 
     let mut runs = Vec::new();
     let started = Instant::now();
     while runs.len() < 5 || (started.elapsed() < o.budget && runs.len() < 200) {
-        runs.push(run_process(&mut preview));
+        runs.push(run_process(&preview));
     }
     let process_rss = runs.iter().map(|r| r.max_rss).max().unwrap_or(0);
     let mut walls: Vec<Duration> = runs.iter().map(|r| r.wall).collect();
@@ -275,6 +299,13 @@ fn module_costs(bytes: &[u8], budget: Duration) -> (Duration, Duration) {
 }
 
 fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [flag, program, rest @ ..] = args.as_slice()
+        && flag == "--measure"
+    {
+        measure_child(program, rest);
+        return;
+    }
     let o = options();
     let scratch = std::env::temp_dir().join(format!("foundry-bench-{}", std::process::id()));
     std::fs::create_dir_all(&scratch).unwrap();
@@ -303,8 +334,8 @@ fn main() {
     });
     let mut example = Command::new(&o.host_runner);
     example.current_dir(&o.root).args(["preview", "examples/platform", "--observations", "examples/observations.yaml"]);
-    assert_eq!(run_process(&mut example).status, 0, "preview of the example platform failed");
-    let mut example_runs: Vec<ProcessRun> = (0..30).map(|_| run_process(&mut example)).collect();
+    assert_eq!(run_process(&example).status, 0, "preview of the example platform failed");
+    let mut example_runs: Vec<ProcessRun> = (0..30).map(|_| run_process(&example)).collect();
     example_runs.sort_by_key(|r| r.wall);
     let example_median = example_runs[example_runs.len() / 2].wall;
     let example_max = example_runs.last().map(|r| r.wall).unwrap_or_default();

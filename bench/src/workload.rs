@@ -36,7 +36,7 @@ pub fn license() -> Value {
 pub fn instance(i: usize) -> Value {
     let mut metadata = json!({"name": instance_name(i), "namespace": "games"});
     if i >= 2
-        && i % 10 == 0
+        && i.is_multiple_of(10)
         && let Some(meta) = metadata.as_object_mut()
     {
         meta.insert("annotations".into(), json!({"foundry.platform/scheduled-delete-at": "2026-12-01T00:00:00Z"}));

@@ -5,7 +5,8 @@
 //! - `cargo xtask build-wasm` builds the policy module (OPA ABI) into `target/policy/policy.wasm`;
 //! - `cargo xtask bench [--quick]` measures the routing decision natively, in wasm, in Rego and as a process, and
 //!   writes the report to `target/bench/report.md` (not part of `test`: it takes minutes and measures the machine);
-//! - `cargo xtask fuzz [SECONDS]` runs every fuzz target for SECONDS (default 60) each, seeded from the corpus.
+//! - `cargo xtask fuzz [SECONDS [TARGET...]]` runs every fuzz target (or those named) for SECONDS (default 60)
+//!   each, seeded from the corpus.
 //!
 //! Tasks print each command before running it and stop at the first failure.
 
@@ -33,7 +34,7 @@ fn main() -> ExitCode {
         Some("fuzz") => fuzz(args.get(1..).unwrap_or_default()),
         _ => {
             eprintln!(
-                "usage: cargo xtask <preview [ARGS...] | test | lint | build-wasm | bench [--quick] | fuzz [SECONDS]>"
+                "usage: cargo xtask <preview [ARGS...] | test | lint | build-wasm | bench [--quick] | fuzz [SECONDS [TARGET...]]>"
             );
             return ExitCode::from(2);
         }
@@ -178,6 +179,8 @@ fn fuzz(extra: &[String]) -> Result {
         Some(s) => s.parse().map_err(|_| format!("fuzz: `{s}` is not a number of seconds"))?,
         None => 60,
     };
+    // Optional target names after the seconds: run only those.
+    let only: Vec<&String> = extra.iter().skip(1).collect();
     ensure_wasm_target()?;
     ensure_wasm_opt()?;
     ensure_cargo_tool("fuzz", "cargo-fuzz")?;
@@ -193,7 +196,7 @@ fn fuzz(extra: &[String]) -> Result {
     if targets.is_empty() {
         return Err("cargo fuzz list found no targets".into());
     }
-    for target in &targets {
+    for target in targets.iter().filter(|t| only.is_empty() || only.contains(t)) {
         std::fs::create_dir_all(corpus_dir.join(target)).map_err(|e| e.to_string())?;
         // The target that runs the module in wasmtime needs the host, which is behind a feature (see fuzz/Cargo.toml).
         let features: &[&str] = if target == "wasm_host" { &["--features", "host"] } else { &[] };
