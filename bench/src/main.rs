@@ -202,6 +202,7 @@ struct Row {
     n: usize,
     native: Duration,
     wasm: Duration,
+    wasm_unmetered: Duration,
     rego: Duration,
     process: Duration,
     native_heap: u64,
@@ -211,7 +212,14 @@ struct Row {
     process_rss: u64,
 }
 
-fn measure(n: usize, o: &Options, engine: &PolicyEngine, rego: &mut RegoRouter, scratch: &Path) -> Row {
+fn measure(
+    n: usize,
+    o: &Options,
+    engine: &PolicyEngine,
+    unmetered: &Unmetered,
+    rego: &mut RegoRouter,
+    scratch: &Path,
+) -> Row {
     let call = serde_json::to_vec(&workload::route_call(n)).unwrap();
     let call_text = std::str::from_utf8(&call).unwrap().to_owned();
 
@@ -240,6 +248,15 @@ fn measure(n: usize, o: &Options, engine: &PolicyEngine, rego: &mut RegoRouter, 
     let wasm = median_time(o.budget, 5, || {
         black_box(engine.evaluate(ROUTE, black_box(&call)).unwrap());
     });
+    let result_set = unmetered.evaluate(&call);
+    assert_eq!(
+        result_set,
+        format!(r#"[{{"result":{native_answer}}}]"#).into_bytes(),
+        "unmetered wasm differs at N = {n}"
+    );
+    let wasm_unmetered = median_time(o.budget, 5, || {
+        black_box(unmetered.evaluate(black_box(&call)));
+    });
     let rego_time = median_time(o.budget, 3, || {
         black_box(rego.decide(black_box(&call_text)).unwrap());
     });
@@ -255,6 +272,7 @@ fn measure(n: usize, o: &Options, engine: &PolicyEngine, rego: &mut RegoRouter, 
         n,
         native,
         wasm,
+        wasm_unmetered,
         rego: rego_time,
         process: walls[walls.len() / 2],
         native_heap,
@@ -298,12 +316,76 @@ fn module_costs(bytes: &[u8], budget: Duration) -> (Duration, Duration) {
     (compile, instantiate)
 }
 
+/// The module driven like the host drives it (fresh store, the OPA fast path), but in an engine without fuel
+/// metering: the difference to the host's time is what the fuel budget costs.
+struct Unmetered {
+    engine: wasmtime::Engine,
+    module: wasmtime::Module,
+    pages: u32,
+    entrypoint: i32,
+}
+
+impl Unmetered {
+    fn new(bytes: &[u8], entrypoint: i32) -> Self {
+        let engine = wasmtime::Engine::new(&wasmtime::Config::new()).unwrap();
+        let module = wasmtime::Module::new(&engine, bytes).unwrap();
+        let pages = module
+            .imports()
+            .find_map(|i| match i.ty() {
+                wasmtime::ExternType::Memory(m) => Some(m.minimum() as u32),
+                _ => None,
+            })
+            .unwrap();
+        Self { engine, module, pages, entrypoint }
+    }
+
+    fn evaluate(&self, input: &[u8]) -> Vec<u8> {
+        let mut store = wasmtime::Store::new(&self.engine, ());
+        let memory = wasmtime::Memory::new(&mut store, wasmtime::MemoryType::new(self.pages, None)).unwrap();
+        let abort = wasmtime::Func::wrap(&mut store, |_: i32| {});
+        let imports: Vec<wasmtime::Extern> = self
+            .module
+            .imports()
+            .map(|i| match i.ty() {
+                wasmtime::ExternType::Memory(_) => memory.into(),
+                _ => abort.into(),
+            })
+            .collect();
+        let instance = wasmtime::Instance::new(&mut store, &self.module, &imports).unwrap();
+        let heap =
+            instance.get_typed_func::<(), i32>(&mut store, "opa_heap_ptr_get").unwrap().call(&mut store, ()).unwrap();
+        let start = heap as usize;
+        let end = start + input.len();
+        let have = memory.data_size(&store);
+        if end > have {
+            memory.grow(&mut store, (end - have).div_ceil(65_536) as u64).unwrap();
+        }
+        memory.write(&mut store, start, input).unwrap();
+        let eval = instance.get_typed_func::<(i32, i32, i32, i32, i32, i32, i32), i32>(&mut store, "opa_eval").unwrap();
+        let len = input.len() as i32;
+        let at = eval.call(&mut store, (0, self.entrypoint, 0, heap, len, heap + len, 0)).unwrap() as usize;
+        let data = memory.data(&store);
+        let n = data[at..].iter().position(|b| *b == 0).unwrap();
+        data[at..at + n].to_vec()
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if let [flag, program, rest @ ..] = args.as_slice()
         && flag == "--measure"
     {
         measure_child(program, rest);
+        return;
+    }
+    // `--native-loop N ITERATIONS`: only the native decision, for a profiler (e.g. valgrind --tool=callgrind).
+    if let [flag, n, iterations] = args.as_slice()
+        && flag == "--native-loop"
+    {
+        let call = serde_json::to_vec(&workload::route_call(n.parse().expect("N"))).unwrap();
+        for _ in 0..iterations.parse::<usize>().expect("ITERATIONS") {
+            black_box(policy_core::call(ROUTE, black_box(&call)));
+        }
         return;
     }
     let o = options();
@@ -316,11 +398,13 @@ fn main() {
     };
     let engine = PolicyEngine::from_bytes(&module_bytes, Limits::default()).expect("the module loads");
     let mut rego = RegoRouter::new().expect("route.rego loads");
+    let route_id = *engine.entrypoints().get(ROUTE).expect("the module routes");
+    let unmetered = Unmetered::new(&module_bytes, route_id);
 
     let mut rows = Vec::new();
     for &n in &o.sizes {
         eprintln!("bench: N = {n} ...");
-        rows.push(measure(n, &o, &engine, &mut rego, &scratch));
+        rows.push(measure(n, &o, &engine, &unmetered, &mut rego, &scratch));
     }
 
     eprintln!("bench: module and process costs ...");
@@ -384,7 +468,7 @@ fn render(
     for r in rows {
         let _ = writeln!(
             t,
-            "| {} | {} | {} | {:.2}× | {} | {:.0}× | {:.0}× | {} |",
+            "| {} | {} | {} | {:.2}× | {} | {:.1}× | {:.1}× | {} |",
             r.n,
             fmt_time(r.native),
             fmt_time(r.wasm),
@@ -393,6 +477,20 @@ fn render(
             ratio(r.rego, r.native),
             ratio(r.rego, r.wasm),
             fmt_time(r.process),
+        );
+    }
+    let _ = writeln!(t, "\nWhat the wasm time is made of: the same evaluation in an engine without fuel metering:\n");
+    let _ = writeln!(t, "| N | wasm (host, fuel) | wasm without fuel | fuel's share | no fuel ÷ native |");
+    let _ = writeln!(t, "|---:|---:|---:|---:|---:|");
+    for r in rows {
+        let _ = writeln!(
+            t,
+            "| {} | {} | {} | {:.0} % | {:.2}× |",
+            r.n,
+            fmt_time(r.wasm),
+            fmt_time(r.wasm_unmetered),
+            100.0 * (1.0 - ratio(r.wasm_unmetered, r.wasm)),
+            ratio(r.wasm_unmetered, r.native),
         );
     }
     let _ = writeln!(t, "\nCost per instance (time ÷ N; flat means linear growth):\n");
