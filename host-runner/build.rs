@@ -1,14 +1,16 @@
 //! Embeds the policy module in the binary, so `host-runner` is self-contained.
 //!
 //! With `FOUNDRY_POLICY_WASM=<file>` that file is embedded as it is. Otherwise the module is built here: a nested
-//! `cargo build` of `policy-wasm` for wasm32 (profile `wasm`, its own target dir so it never waits on the outer
-//! build's lock), then the OPA ABI post-link step. Cargo reruns this only when the policy sources change.
+//! `cargo build` of `policy-wasm` through the one build path of the module (`policy-wasm/build_module.rs`: wasm32,
+//! profile `wasm`, `wasm-opt`, the OPA ABI post-link step). Cargo reruns this only when the policy sources change.
 
 use std::path::PathBuf;
-use std::process::Command;
 
 #[path = "../policy-wasm/postlink.rs"]
 mod postlink;
+
+#[path = "../policy-wasm/build_module.rs"]
+mod build_module;
 
 #[path = "src/engine_config.rs"]
 mod engine_config;
@@ -41,6 +43,7 @@ fn precompile(wasm: &std::path::Path, cwasm: &std::path::Path) -> Result<(), Str
 
 fn embed_module(root: &std::path::Path, out: &std::path::Path) -> Result<(), String> {
     println!("cargo:rerun-if-env-changed=FOUNDRY_POLICY_WASM");
+    println!("cargo:rerun-if-env-changed=WASM_OPT");
 
     if let Some(given) = std::env::var_os("FOUNDRY_POLICY_WASM") {
         let given = PathBuf::from(given);
@@ -56,38 +59,18 @@ fn embed_module(root: &std::path::Path, out: &std::path::Path) -> Result<(), Str
         "policy-wasm/Cargo.toml",
         "policy-wasm/build.rs",
         "policy-wasm/postlink.rs",
+        "policy-wasm/build_module.rs",
         "Cargo.lock",
         "Cargo.toml",
     ] {
         println!("cargo:rerun-if-changed={}", root.join(path).display());
     }
     let target_root = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
-    let target_dir = target_root.join("wasm");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(root)
-        .args(["build", "--package", "policy-wasm", "--profile", "wasm", "--target", "wasm32-unknown-unknown"])
-        .arg(format!("--target-dir={}", target_dir.display()));
-    // The outer build's flags and wrappers (clippy, coverage) are for the host, not for the policy module.
-    for var in [
-        "RUSTFLAGS",
-        "CARGO_ENCODED_RUSTFLAGS",
-        "CARGO_BUILD_RUSTFLAGS",
-        "RUSTC_WORKSPACE_WRAPPER",
-        "CARGO_TARGET_DIR",
-        "CARGO_BUILD_TARGET",
-        "CARGO_PRIMARY_PACKAGE",
-    ] {
-        cmd.env_remove(var);
+    let built = build_module::build(root, &target_root, &cargo)?;
+    if let Some(why) = &built.unoptimized {
+        println!("cargo:warning=the embedded policy module is not size-optimised: {why}");
     }
-    let status = cmd.status().map_err(|e| format!("cannot run cargo for the policy module: {e}"))?;
-    if !status.success() {
-        return Err("building the policy module failed; is the target installed? run \
-                    `rustup target add wasm32-unknown-unknown` (or `cargo xtask build-wasm`)"
-            .into());
-    }
-    let built = target_dir.join("wasm32-unknown-unknown").join("wasm").join("policy_wasm.wasm");
-    let raw = std::fs::read(&built).map_err(|e| format!("cannot read {}: {e}", built.display()))?;
-    let linked = postlink::add_abi_globals(&raw, 1, 3)?;
+    let linked = built.wasm;
     std::fs::write(out, linked).map_err(|e| format!("cannot write {}: {e}", out.display()))
 }

@@ -174,7 +174,12 @@ pub fn load_file(path: &Path) -> Result<Vec<Loaded>, LoadError> {
         });
     }
     let bytes = std::fs::read(path).map_err(|e| io(path, &e))?;
-    let text = utf8(path, &bytes)?;
+    objects_from_bytes(path, &bytes)
+}
+
+/// Reads the objects of a file's bytes (`path` is only named in errors and in each object's source).
+pub fn objects_from_bytes(path: &Path, bytes: &[u8]) -> Result<Vec<Loaded>, LoadError> {
+    let text = utf8(path, bytes)?;
     let objects = documents::read_objects(text).map_err(|e| document_error(path, e))?;
     Ok(objects.into_iter().map(|value| Loaded { source: path.to_path_buf(), value }).collect())
 }

@@ -13,6 +13,7 @@ use policy_core::decision::STATUS_FILE;
 use policy_core::preview::PreviewDecision;
 use policy_core::time::Timestamp;
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -42,8 +43,9 @@ pub fn run(
     let objects = load::load_paths(&options.paths)?;
     let observations = read_observations(options.observations.as_deref(), clock)?;
     let decision = decide(engine, &objects, observations, &options.catalog, options.observations.as_deref())?;
+    let sources = Sources::new(&objects);
     for note in &decision.notes {
-        let source = source_of(&objects, &note.object.kind, &note.object.namespace, &note.object.name);
+        let source = sources.of(&note.object.kind, &note.object.namespace, &note.object.name);
         let at = source.map(|s| format!(" (in `{}`)", s.display())).unwrap_or_default();
         let _ = writeln!(stderr, "note[{}]: {}{at}", note.code, note.message);
     }
@@ -74,12 +76,13 @@ pub fn decide(
     let answer: Answer<PreviewDecision> = serde_json::from_slice(&answer)
         .map_err(|e| RunError::Policy(EngineError::MalformedAnswer(format!("not a preview answer: {e}"))))?;
     answer.into_result().map_err(|diagnostics| {
+        let sources = Sources::new(objects);
         RunError::Invalid(
             diagnostics
                 .into_iter()
                 .map(|d| {
                     let source = match &d.object {
-                        Some(o) => source_of(objects, &o.kind, &o.namespace, &o.name).map(Path::to_path_buf),
+                        Some(o) => sources.of(&o.kind, &o.namespace, &o.name).map(Path::to_path_buf),
                         None if d.path.starts_with("observations") => observations_file.map(Path::to_path_buf),
                         None => None,
                     };
@@ -103,17 +106,24 @@ pub fn read_observations(path: Option<&Path>, clock: Timestamp) -> Result<Value,
     Ok(policy_core::documents::with_default_now(doc, &clock.to_string()))
 }
 
-fn source_of<'a>(objects: &'a [Loaded], kind: &str, namespace: &str, name: &str) -> Option<&'a Path> {
-    objects
-        .iter()
-        .find(|o| {
-            o.kind() == kind && {
-                let meta = o.value.get("metadata");
-                let field = |k: &str| meta.and_then(|m| m.get(k)).and_then(Value::as_str).unwrap_or_default();
-                field("namespace") == namespace && field("name") == name
-            }
-        })
-        .map(|o| o.source.as_path())
+/// The file each object came from, by (kind, namespace, name); the first file wins, as in reading order. An index,
+/// so that naming the file of every note or error stays linear in the number of objects.
+struct Sources<'a>(BTreeMap<(&'a str, &'a str, &'a str), &'a Path>);
+
+impl<'a> Sources<'a> {
+    fn new(objects: &'a [Loaded]) -> Self {
+        let mut index = BTreeMap::new();
+        for o in objects {
+            let meta = o.value.get("metadata");
+            let field = |k: &str| meta.and_then(|m| m.get(k)).and_then(Value::as_str).unwrap_or_default();
+            index.entry((o.kind(), field("namespace"), field("name"))).or_insert(o.source.as_path());
+        }
+        Self(index)
+    }
+
+    fn of(&self, kind: &str, namespace: &str, name: &str) -> Option<&'a Path> {
+        self.0.get(&(kind, namespace, name)).copied()
+    }
 }
 
 /// Writes, per license and per instance, `<dir>/<namespace>/<plural>/<name>/output/*` and `.../metadata/status.yaml`,

@@ -6,12 +6,14 @@
 use host_runner::engine::{EngineError, Limits, PolicyEngine};
 
 /// A module that speaks just enough of the OPA ABI to load, and misbehaves on request: the input's length picks
-/// the behaviour (1 loop, 2 grow memory, 3 trap, 4 abort, 5 non-JSON answer, 6 empty result set, else a valid
-/// answer).
+/// the behaviour (1 loop, 2 grow memory, 3 trap, 4 abort, 5 non-JSON answer, 6 empty result set, 7 recurse
+/// without end, 8 answer outside memory, 9 answer without a terminator, 10 two results, 11 call a builtin the host
+/// does not provide, else a valid answer).
 const ROGUE: &str = r#"
 (module
   (import "env" "memory" (memory 2))
   (import "env" "opa_abort" (func $abort (param i32)))
+  (import "env" "opa_builtin0" (func $builtin (param i32 i32) (result i32)))
   (global (export "opa_wasm_abi_version") i32 (i32.const 1))
   (global (export "opa_wasm_abi_minor_version") i32 (i32.const 3))
   (data (i32.const 1024) "{\"rogue\":0}\00")
@@ -19,6 +21,8 @@ const ROGUE: &str = r#"
   (data (i32.const 2560) "this is not json\00")
   (data (i32.const 3072) "[]\00")
   (data (i32.const 3584) "rogue gave up\00")
+  (data (i32.const 4096) "[{\"result\":1},{\"result\":2}]\00")
+  (func $recurse (param i32) (result i32) (call $recurse (i32.add (local.get 0) (i32.const 1))))
   (func (export "entrypoints") (result i32) (i32.const 1))
   (func (export "opa_json_dump") (param i32) (result i32) (i32.const 1024))
   (func (export "opa_heap_ptr_get") (result i32) (i32.const 65536))
@@ -31,6 +35,13 @@ const ROGUE: &str = r#"
     (if (i32.eq (local.get 4) (i32.const 4)) (then (call $abort (i32.const 3584)) unreachable))
     (if (i32.eq (local.get 4) (i32.const 5)) (then (return (i32.const 2560))))
     (if (i32.eq (local.get 4) (i32.const 6)) (then (return (i32.const 3072))))
+    (if (i32.eq (local.get 4) (i32.const 7)) (then (return (call $recurse (i32.const 0)))))
+    (if (i32.eq (local.get 4) (i32.const 8)) (then (return (i32.const 0x7ffffff0))))
+    (if (i32.eq (local.get 4) (i32.const 9)) (then
+      (memory.fill (i32.const 8192) (i32.const 65) (i32.sub (i32.mul (memory.size) (i32.const 65536)) (i32.const 8192)))
+      (return (i32.const 8192))))
+    (if (i32.eq (local.get 4) (i32.const 10)) (then (return (i32.const 4096))))
+    (if (i32.eq (local.get 4) (i32.const 11)) (then (return (call $builtin (i32.const 0) (i32.const 0)))))
     (i32.const 2048))
 )
 "#;
@@ -43,7 +54,7 @@ fn rogue() -> PolicyEngine {
 }
 
 fn assert_still_works(engine: &PolicyEngine) {
-    let answer = engine.evaluate("rogue", b"{\"fine\":1}").expect("a following evaluation succeeds");
+    let answer = engine.evaluate("rogue", br#"{"fine":true}"#).expect("a following evaluation succeeds");
     assert_eq!(answer, br#"{"ok":true}"#);
 }
 
@@ -129,4 +140,74 @@ fn the_real_policy_is_stopped_by_its_limits_too() {
     let answer: serde_json::Value =
         serde_json::from_slice(&fine.evaluate("foundry/license/route", &call).unwrap()).unwrap();
     assert_eq!(answer["outcome"], "success");
+}
+
+#[test]
+fn runaway_recursion_is_stopped_by_the_stack_limit() {
+    let engine = rogue();
+    let err = engine.evaluate("rogue", b"1234567").unwrap_err();
+    assert!(matches!(&err, EngineError::Trapped(m) if m.contains("stack")), "{err:?}");
+    assert_eq!(err.code(), "PolicyTrapped");
+    assert_still_works(&engine);
+}
+
+#[test]
+fn answers_outside_memory_unterminated_or_with_several_results_are_refused() {
+    let engine = rogue();
+    let err = engine.evaluate("rogue", b"12345678").unwrap_err();
+    assert!(matches!(&err, EngineError::MalformedAnswer(m) if m.contains("outside memory")), "{err:?}");
+    assert_still_works(&engine);
+    let err = engine.evaluate("rogue", b"123456789").unwrap_err();
+    assert!(matches!(&err, EngineError::MalformedAnswer(m) if m.contains("no string terminator")), "{err:?}");
+    assert_still_works(&engine);
+    let err = engine.evaluate("rogue", b"1234567890").unwrap_err();
+    assert!(matches!(&err, EngineError::MalformedAnswer(m) if m.contains("2 results")), "{err:?}");
+    assert_eq!(err.code(), "PolicyMalformedAnswer");
+    assert_still_works(&engine);
+}
+
+#[test]
+fn a_builtin_the_host_does_not_provide_is_a_clear_error() {
+    let engine = rogue();
+    let err = engine.evaluate("rogue", b"12345678901").unwrap_err();
+    assert!(matches!(&err, EngineError::Trapped(m) if m.contains("no OPA builtins")), "{err:?}");
+    assert_still_works(&engine);
+}
+
+/// A module that misbehaves while it is loaded, before any evaluation: in its start function or in `entrypoints`.
+fn loading(body: &str, start: bool) -> String {
+    format!(
+        r#"(module
+  (import "env" "memory" (memory 2))
+  (global (export "opa_wasm_abi_version") i32 (i32.const 1))
+  (global (export "opa_wasm_abi_minor_version") i32 (i32.const 3))
+  (func $misbehave {body})
+  {}
+  (func (export "entrypoints") (result i32) {} (i32.const 0))
+  (func (export "opa_json_dump") (param i32) (result i32) (i32.const 0))
+  (func (export "opa_heap_ptr_get") (result i32) (i32.const 65536))
+  (func (export "opa_eval") (param i32 i32 i32 i32 i32 i32 i32) (result i32) (i32.const 0)))"#,
+        if start { "(start $misbehave)" } else { "" },
+        if start { "" } else { "(call $misbehave)" },
+    )
+}
+
+#[test]
+fn modules_that_misbehave_while_loading_are_stopped_too() {
+    let limits = Limits { fuel: 50_000_000, memory_bytes: 8 << 20, ..Limits::default() };
+    let endless = "(loop $forever (br $forever))";
+    let grow = "(loop $grow (br_if $grow (i32.ne (memory.grow (i32.const 16)) (i32.const -1)))) unreachable";
+    for start in [true, false] {
+        let err = PolicyEngine::from_bytes(loading(endless, start).as_bytes(), limits).unwrap_err();
+        assert!(matches!(err, EngineError::OutOfFuel { .. }), "start {start}: {err:?}");
+        let err = PolicyEngine::from_bytes(loading(grow, start).as_bytes(), limits).unwrap_err();
+        assert!(matches!(err, EngineError::MemoryLimit { limit_mib: 8 }), "start {start}: {err:?}");
+        let err = PolicyEngine::from_bytes(loading("unreachable", start).as_bytes(), limits).unwrap_err();
+        assert!(matches!(&err, EngineError::Trapped(m) if m.contains("unreachable")), "start {start}: {err:?}");
+    }
+    // The process is unharmed: the real policy still loads and decides.
+    let fine = PolicyEngine::embedded(Limits::default()).unwrap();
+    let answer: serde_json::Value =
+        serde_json::from_slice(&fine.evaluate("foundry/license/route", b"{}").unwrap()).unwrap();
+    assert_eq!(answer["outcome"], "failure");
 }

@@ -10,7 +10,7 @@ use crate::instance::{self, InstanceCall, InstanceDecision};
 #[cfg(doc)]
 use crate::model::Observations;
 use crate::model::{INSTANCE_KIND, LICENSE_KIND};
-use crate::routing::{MAX_INSTANCES, RouteCall, object_ref};
+use crate::routing::{MAX_INSTANCES, RouteCall, bounded_list, object_ref};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -22,8 +22,9 @@ pub const MAX_OBJECTS: usize = 2 * MAX_INSTANCES;
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PreviewCall {
-    /// Kubernetes objects of any kind; licenses and instances are used, others noted.
-    #[serde(default)]
+    /// Kubernetes objects of any kind; licenses and instances are used, others noted. Past [`MAX_OBJECTS`] the
+    /// call is refused and the excess objects are read but not kept (they are `null` here).
+    #[serde(default, deserialize_with = "objects_bounded")]
     pub objects: Vec<Value>,
     /// The time and the player counts ([`Observations`]).
     #[serde(default)]
@@ -31,6 +32,10 @@ pub struct PreviewCall {
     /// An operator's release catalog (`null`: the shipped one).
     #[serde(default)]
     pub catalog: Value,
+}
+
+fn objects_bounded<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Value>, D::Error> {
+    bounded_list(d, MAX_OBJECTS)
 }
 
 /// Something about the input that did not stop the preview.

@@ -24,6 +24,7 @@ use crate::names;
 use crate::time::{Duration, Timestamp, shorten};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::BTreeSet;
 
 /// Most instances (of all licenses) evaluated in one call. Bounds time and memory in every host.
 pub const MAX_INSTANCES: usize = 10_000;
@@ -41,12 +42,41 @@ pub struct RouteCall {
     /// The `FoundryLicense` object, as the API server returns it (status included).
     #[serde(default)]
     pub license: Value,
-    /// `FoundryInstance` objects: at least those of the license's namespace; others are ignored.
-    #[serde(default)]
+    /// `FoundryInstance` objects: at least those of the license's namespace; others are ignored. When more than
+    /// [`MAX_INSTANCES`] are given, the call is refused and the ones past the limit are read but not kept (they
+    /// are `null` here), so an oversized call costs the time of reading it, not the memory of holding it.
+    #[serde(default, deserialize_with = "instances_bounded")]
     pub instances: Vec<Value>,
     /// The time of the decision and the measured player counts ([`Observations`]).
     #[serde(default)]
     pub observations: Value,
+}
+
+fn instances_bounded<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Value>, D::Error> {
+    bounded_list(d, MAX_INSTANCES)
+}
+
+/// Reads a JSON list exactly as a `Vec<Value>` reads it (same errors, same paths), keeping the first `limit`
+/// elements and a `null` in place of each later one: a list past its limit is refused by its length alone, so its
+/// excess elements are parsed (any syntax error still counts) and dropped at once.
+pub(crate) fn bounded_list<'de, D: serde::Deserializer<'de>>(d: D, limit: usize) -> Result<Vec<Value>, D::Error> {
+    struct Bounded(usize);
+    impl<'de> serde::de::Visitor<'de> for Bounded {
+        type Value = Vec<Value>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a sequence")
+        }
+
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Value>, A::Error> {
+            let mut items = Vec::new();
+            while let Some(item) = seq.next_element::<Value>()? {
+                items.push(if items.len() < self.0 { item } else { Value::Null });
+            }
+            Ok(items)
+        }
+    }
+    d.deserialize_seq(Bounded(limit))
 }
 
 /// Whether an instance receives its own traffic.
@@ -833,6 +863,8 @@ fn collect_members(
 ) -> Result<Vec<Member>, Vec<InputError>> {
     let mut errors = Vec::new();
     let mut members: Vec<Member> = Vec::new();
+    // Names seen so far: a set keeps the duplicate check linear in the number of instances.
+    let mut seen: BTreeSet<String> = BTreeSet::new();
     for value in instances {
         let meta = value.get("metadata");
         let ns = meta
@@ -866,7 +898,7 @@ fn collect_members(
             errors.push(InputError::InvalidInstanceName { object, name: shorten(&name), detail });
             continue;
         }
-        if members.iter().any(|m| m.name == name) {
+        if !seen.insert(name.clone()) {
             errors.push(InputError::DuplicateObject { object });
             continue;
         }

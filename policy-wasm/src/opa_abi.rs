@@ -2,8 +2,12 @@
 //!
 //! Value addresses are pointers to boxed `serde_json::Value`s; strings are NUL-terminated UTF-8. The heap is one
 //! bump pointer that starts at `__heap_base` and is the OPA heap pointer itself: hosts save it after loading data
-//! and reset it before each evaluation, which frees everything the evaluation allocated. Freeing is otherwise a
-//! no-op, except that the most recent block can shrink or grow in place (so a growing `Vec` does not copy).
+//! and reset it before each evaluation, which frees everything the evaluation allocated. Within an evaluation,
+//! blocks of up to 64 KiB that Rust frees go to free lists, one per size class, and are handed out again, so the
+//! memory of a decision is what it holds live rather than everything it ever allocated; the lists are emptied
+//! whenever the heap pointer is set, so nothing above a reset pointer is ever handed out. Larger blocks are only
+//! reclaimed by a reset, except that the most recent block can shrink or grow in place (so a growing `Vec` does
+//! not copy).
 
 // The ABI functions are exported by symbol name (`no_mangle`), not by Rust path.
 #![allow(unreachable_pub)]
@@ -45,6 +49,9 @@ fn heap_ptr() -> usize {
 fn set_heap_ptr(addr: usize) {
     HEAP.store(addr.max(heap_base()), Relaxed);
     LAST.store(0, Relaxed);
+    for head in &FREE {
+        head.store(0, Relaxed);
+    }
 }
 
 /// Grows linear memory so that `end` is addressable; false when the host refuses.
@@ -72,43 +79,116 @@ fn bump(size: usize, align: usize) -> *mut u8 {
     start as *mut u8
 }
 
+/// Alignment of every size-class block; larger alignments bypass the classes.
+const CLASS_ALIGN: usize = 16;
+/// Classes of 16-byte steps up to this size, then four per doubling up to [`MAX_CLASS_SIZE`].
+const FINE_LIMIT: usize = 1024;
+const FINE_CLASSES: usize = FINE_LIMIT / CLASS_ALIGN;
+const MAX_CLASS_SIZE: usize = 64 * 1024;
+const CLASSES: usize = FINE_CLASSES + 4 * 6;
+
+/// Head of each class's free list (0 when empty); a free block holds the address of the next one.
+static FREE: [AtomicUsize; CLASSES] = [const { AtomicUsize::new(0) }; CLASSES];
+
+/// The size class of a layout: its index and block size. `None` for blocks the classes do not serve.
+fn class(layout: Layout) -> Option<(usize, usize)> {
+    let size = layout.size().max(1);
+    if layout.align() > CLASS_ALIGN || size > MAX_CLASS_SIZE {
+        return None;
+    }
+    if size <= FINE_LIMIT {
+        let index = (size - 1) / CLASS_ALIGN;
+        return Some((index, (index + 1) * CLASS_ALIGN));
+    }
+    // (2^p, 2^(p+1)] in four steps of 2^(p-2), p from 10 to 15.
+    let p = (usize::BITS - 1 - (size - 1).leading_zeros()) as usize;
+    let step = 1 << (p - 2);
+    let k = (size - (1 << p)).div_ceil(step);
+    Some((FINE_CLASSES + (p - 10) * 4 + (k - 1), (1 << p) + k * step))
+}
+
+fn class_alloc(index: usize, size: usize) -> *mut u8 {
+    let Some(head) = FREE.get(index) else {
+        return core::ptr::null_mut();
+    };
+    match head.load(Relaxed) {
+        0 => bump(size, CLASS_ALIGN),
+        block => {
+            // SAFETY: `block` was pushed by `class_free` after its owner freed it, and holds the next address.
+            head.store(unsafe { (block as *const usize).read() }, Relaxed);
+            block as *mut u8
+        }
+    }
+}
+
+fn class_free(index: usize, ptr: *mut u8) {
+    if let Some(head) = FREE.get(index) {
+        // SAFETY: the block is freed, at least 16 bytes long and 16-aligned: it can hold the next address.
+        unsafe { (ptr as *mut usize).write(head.load(Relaxed)) };
+        head.store(ptr as usize, Relaxed);
+    }
+}
+
+fn is_last(start: usize, size: usize) -> bool {
+    LAST.load(Relaxed) == start && start.checked_add(size) == Some(heap_ptr())
+}
+
 struct Bump;
 
-// SAFETY: single-threaded wasm; every block is fresh memory below the bump pointer and is never handed out twice
-// until the host resets the heap, which by the ABI ends the life of everything allocated after its saved pointer.
+// SAFETY: single-threaded wasm. A block is handed out either fresh from below the bump pointer or from a free list
+// it entered only after Rust freed it, so no block is live twice; a heap reset, which by the ABI ends the life of
+// everything allocated after the saved pointer, also empties the free lists.
 unsafe impl GlobalAlloc for Bump {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        bump(layout.size(), layout.align())
+        match class(layout) {
+            Some((index, size)) => class_alloc(index, size),
+            None => bump(layout.size(), layout.align()),
+        }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        let start = ptr as usize;
-        if LAST.load(Relaxed) == start && start.checked_add(layout.size()) == Some(heap_ptr()) {
-            HEAP.store(start, Relaxed);
-            LAST.store(0, Relaxed);
+        match class(layout) {
+            Some((index, _)) => class_free(index, ptr),
+            None => {
+                let start = ptr as usize;
+                if is_last(start, layout.size()) {
+                    HEAP.store(start, Relaxed);
+                    LAST.store(0, Relaxed);
+                }
+            }
         }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let start = ptr as usize;
-        let is_last = LAST.load(Relaxed) == start && start.checked_add(layout.size()) == Some(heap_ptr());
-        if is_last {
-            let Some(end) = start.checked_add(new_size) else {
-                return core::ptr::null_mut();
-            };
-            if !ensure_memory(end) {
-                return core::ptr::null_mut();
+        let Ok(new_layout) = Layout::from_size_align(new_size, layout.align()) else {
+            return core::ptr::null_mut();
+        };
+        // In place when the block stays in its kind: a class block that still fits (freed later under the smaller
+        // class, which it covers), or a large block that is the last one or shrinks. A block never moves between
+        // the kinds in place, so every class block stays class-aligned and at least its class's size.
+        match (class(layout), class(new_layout)) {
+            (Some((_, size)), Some(_)) if new_size <= size => return ptr,
+            (None, None) if is_last(start, layout.size()) => {
+                let Some(end) = start.checked_add(new_size) else {
+                    return core::ptr::null_mut();
+                };
+                if !ensure_memory(end) {
+                    return core::ptr::null_mut();
+                }
+                HEAP.store(end, Relaxed);
+                return ptr;
             }
-            HEAP.store(end, Relaxed);
-            return ptr;
+            (None, None) if new_size <= layout.size() => return ptr,
+            _ => {}
         }
-        if new_size <= layout.size() {
-            return ptr;
-        }
-        let new = bump(new_size, layout.align());
+        // SAFETY: a valid layout; the old block stays valid until freed below.
+        let new = unsafe { self.alloc(new_layout) };
         if !new.is_null() {
-            // SAFETY: both blocks are valid for `layout.size()` bytes and do not overlap (the new one is above).
-            unsafe { core::ptr::copy_nonoverlapping(ptr, new, layout.size()) };
+            // SAFETY: both blocks are valid for the smaller of the two sizes and are distinct live blocks.
+            unsafe { core::ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size)) };
+            // SAFETY: `ptr` was allocated with `layout` and is no longer used.
+            unsafe { self.dealloc(ptr, layout) };
         }
         new
     }

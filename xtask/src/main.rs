@@ -2,13 +2,18 @@
 //!
 //! - `cargo xtask preview`    runs `host-runner preview` on the example platform (no cluster needed);
 //! - `cargo xtask test`       installs what the tests need, then runs every check and test;
-//! - `cargo xtask build-wasm` builds the policy module (OPA ABI) into `target/policy/policy.wasm`, and its ABI 1.1
-//!   twin `policy-abi1.1.wasm` that makes SDKs take the eval-context path;
+//! - `cargo xtask build-wasm` builds the policy module (OPA ABI; cargo, wasm-opt, post-link) into
+//!   `target/policy/policy.wasm`, and its ABI 1.1 twin `policy-abi1.1.wasm` that makes SDKs take the eval-context
+//!   path;
 //! - `cargo xtask build-web`  builds the browser preview (wasm-bindgen build of the same crate) into `target/web`;
 //! - `cargo xtask engines`    runs the case corpus in every host: native, our wasmtime host, OPA's npm SDK in Node,
 //!   the `opa-wasm` crate, and the npm SDK in headless Chromium;
 //! - `cargo xtask lint`       formatting, clippy (host and both wasm builds) and the Promise drift check;
-//! - `cargo xtask promises`   regenerates `promises/*/promise.yaml` from the Rust types (`--check`: fail on drift).
+//! - `cargo xtask promises`   regenerates `promises/*/promise.yaml` from the Rust types (`--check`: fail on drift);
+//! - `cargo xtask bench [--quick]` measures the routing decision natively, in wasm, in Rego and as a process, and
+//!   writes the report to `target/bench/report.md` (not part of `test`: it takes minutes and measures the machine);
+//! - `cargo xtask fuzz [SECONDS [TARGET...]]` runs every fuzz target (or those named) for SECONDS (default 60)
+//!   each, seeded from the corpus.
 //!
 //! What the tests need and a fresh machine lacks is installed here, into `target/` where possible: the wasm32
 //! target (rustup), `wasm-bindgen-cli` (cargo install, the version `policy-wasm` pins), the npm packages
@@ -25,6 +30,9 @@ use std::time::Instant;
 mod postlink;
 mod promises;
 
+#[path = "../../policy-wasm/build_module.rs"]
+mod build_module;
+
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 const CHROMIUM: &str = "/usr/bin/chromium";
 
@@ -38,9 +46,12 @@ fn main() -> ExitCode {
         Some("engines") => engines(),
         Some("lint") => lint(),
         Some("promises") => promises::run(&root(), args.get(1).is_some_and(|a| a == "--check")),
+        Some("bench") => bench(args.get(1..).unwrap_or_default()),
+        Some("fuzz") => fuzz(args.get(1..).unwrap_or_default()),
         _ => {
             eprintln!(
-                "usage: cargo xtask <preview [ARGS...] | test | lint | build-wasm | build-web | engines | promises [--check]>"
+                "usage: cargo xtask <preview [ARGS...] | test | lint | build-wasm | build-web | engines | \
+                 promises [--check] | bench [--quick] | fuzz [SECONDS [TARGET...]]>"
             );
             return ExitCode::from(2);
         }
@@ -95,24 +106,53 @@ fn ensure_wasm_target() -> Result {
     if installed { Ok(()) } else { run(Command::new("rustup").args(["target", "add", WASM_TARGET])) }
 }
 
-/// Builds the OPA-ABI module and adds the ABI globals; returns its path.
+/// Whether `program --version` runs.
+fn answers(program: &str, args: &[&str]) -> bool {
+    Command::new(program).args(args).output().is_ok_and(|o| o.status.success())
+}
+
+/// Installs binaryen's `wasm-opt` (Debian package `binaryen`) if it is missing, so the module is built as it ships.
+fn ensure_wasm_opt() -> Result {
+    if build_module::wasm_opt().is_some() {
+        return Ok(());
+    }
+    if !answers("apt-get", &["--version"]) {
+        return Err("`wasm-opt` is missing and apt-get is not available: install binaryen (version 108 or later) \
+                    and put `wasm-opt` on PATH, or set WASM_OPT to its path"
+            .into());
+    }
+    run(Command::new("apt-get").args(["update", "-qq"]))?;
+    run(Command::new("apt-get").args(["install", "-y", "-qq", "binaryen"]))?;
+    build_module::wasm_opt().map(|_| ()).ok_or_else(|| "binaryen was installed but `wasm-opt` does not run".into())
+}
+
+/// Installs a cargo subcommand from crates.io if `cargo <name> --version` fails.
+fn ensure_cargo_tool(subcommand: &str, package: &str) -> Result {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    if answers(&cargo, &[subcommand, "--version"]) {
+        return Ok(());
+    }
+    run(Command::new(&cargo).args(["install", "--locked", package]))
+}
+
+/// Builds the OPA-ABI module through the one build path (`policy-wasm/build_module.rs`); returns its path.
 fn build_wasm() -> Result<PathBuf> {
     ensure_wasm_target()?;
-    let target_dir = target().join("wasm");
-    run(cargo()
-        .args(["build", "--package", "policy-wasm", "--profile", "wasm", "--target", WASM_TARGET])
-        .arg(format!("--target-dir={}", target_dir.display())))?;
-    let built = target_dir.join(WASM_TARGET).join("wasm").join("policy_wasm.wasm");
-    let raw = std::fs::read(&built).map_err(|e| format!("cannot read {}: {e}", built.display()))?;
+    ensure_wasm_opt()?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    println!("+ build the policy module (cargo build --profile wasm, wasm-opt, OPA ABI post-link)");
+    let built = build_module::build(&root(), &target(), &cargo)?;
+    if let Some(why) = built.unoptimized {
+        return Err(why);
+    }
     let out_dir = target().join("policy");
     std::fs::create_dir_all(&out_dir).map_err(|e| e.to_string())?;
     let out = out_dir.join("policy.wasm");
-    for (minor, path) in [(3, out.clone()), (1, out_dir.join("policy-abi1.1.wasm"))] {
-        // ABI 1.1 is the same code declaring an older ABI, so SDKs take the eval-context path; only tests use it.
-        let linked =
-            postlink::add_abi_globals(&raw, 1, minor).map_err(|e| format!("post-link of {}: {e}", built.display()))?;
-        std::fs::write(&path, linked).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    }
+    std::fs::write(&out, &built.wasm).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    // ABI 1.1 is the same code declaring an older ABI, so SDKs take the eval-context path; only tests use it.
+    let twin = out_dir.join("policy-abi1.1.wasm");
+    let linked = postlink::add_abi_globals(&built.unlinked, 1, 1).map_err(|e| format!("post-link: {e}"))?;
+    std::fs::write(&twin, linked).map_err(|e| format!("cannot write {}: {e}", twin.display()))?;
     Ok(out)
 }
 
@@ -292,6 +332,8 @@ fn engines() -> Result {
 fn test() -> Result {
     let start = Instant::now();
     ensure_wasm_target()?;
+    ensure_wasm_opt()?;
+    ensure_cargo_tool("nextest", "cargo-nextest")?;
     timed("lint", lint)?;
     let module = build_wasm()?;
     // The standby page's browser test (in the Rust suite) and the Node tests share Chromium and the npm packages;
@@ -321,5 +363,69 @@ fn test() -> Result {
     })?;
     timed("opa-wasm crate", || opa_wasm_runner(&index, &module))?;
     println!("xtask: every check passed in {:.0?}", start.elapsed());
+    Ok(())
+}
+
+/// Release builds of `host-runner` and the bench, then the bench itself (see `bench/src/main.rs`).
+fn bench(extra: &[String]) -> Result {
+    ensure_wasm_target()?;
+    ensure_wasm_opt()?;
+    run(cargo().args(["build", "--release", "--package", "host-runner", "--package", "bench"]))?;
+    let target = root().join("target").join("release");
+    let report = root().join("target").join("bench").join("report.md");
+    run(Command::new(target.join("bench"))
+        .current_dir(root())
+        .arg("--host-runner")
+        .arg(target.join("host-runner"))
+        .arg("--root")
+        .arg(root())
+        .arg("--out")
+        .arg(&report)
+        .args(extra))?;
+    println!("report written to {}", report.display());
+    Ok(())
+}
+
+/// Every fuzz target for a bounded time, seeded from the corpus. Needs the sanitizer flags of nightly Rust, which
+/// stable Rust accepts with `RUSTC_BOOTSTRAP=1`. A crash leaves its input in `fuzz/artifacts/<target>/` and fails.
+fn fuzz(extra: &[String]) -> Result {
+    let seconds: u64 = match extra.first() {
+        Some(s) => s.parse().map_err(|_| format!("fuzz: `{s}` is not a number of seconds"))?,
+        None => 60,
+    };
+    // Optional target names after the seconds: run only those.
+    let only: Vec<&String> = extra.iter().skip(1).collect();
+    ensure_wasm_target()?;
+    ensure_wasm_opt()?;
+    ensure_cargo_tool("fuzz", "cargo-fuzz")?;
+    let corpus_dir = root().join("fuzz").join("corpus");
+    run(cargo().args(["run", "--quiet", "--package", "corpus", "--bin", "fuzz-seeds", "--"]).arg(&corpus_dir))?;
+    let list = cargo()
+        .args(["fuzz", "list"])
+        .env("RUSTC_BOOTSTRAP", "1")
+        .output()
+        .map_err(|e| format!("cannot run cargo fuzz list: {e}"))?;
+    let targets: Vec<String> =
+        String::from_utf8_lossy(&list.stdout).lines().map(str::trim).map(str::to_owned).collect();
+    if targets.is_empty() {
+        return Err("cargo fuzz list found no targets".into());
+    }
+    for target in targets.iter().filter(|t| only.is_empty() || only.contains(t)) {
+        std::fs::create_dir_all(corpus_dir.join(target)).map_err(|e| e.to_string())?;
+        // The target that runs the module in wasmtime needs the host, which is behind a feature (see fuzz/Cargo.toml).
+        let features: &[&str] = if target == "wasm_host" { &["--features", "host"] } else { &[] };
+        run(cargo()
+            .args(["fuzz", "run", target])
+            .args(features)
+            .arg(corpus_dir.join(target))
+            .args([
+                "--",
+                &format!("-max_total_time={seconds}"),
+                "-rss_limit_mb=4096",
+                "-timeout=30",
+                "-print_final_stats=1",
+            ])
+            .env("RUSTC_BOOTSTRAP", "1"))?;
+    }
     Ok(())
 }
