@@ -2,8 +2,8 @@
 //!
 //! For N = 1, 10, 100, 1 000 and 10 000 instances of one license it times the same call through native
 //! `policy-core`, through the embedded `.wasm` in our wasmtime host (a fresh store per evaluation, as in
-//! production), through the same rules in Rego evaluated by `regorus`, and through the `host-runner preview` process
-//! on equivalent YAML files. Before timing, it checks that all four agree on the decision. It then reports time per
+//! production), through the same rules in Rego evaluated by `regorus`, and through the `host-runner kratix` process running
+//! the license workflow offline on equivalent YAML files (the pipeline container's program). Before timing, it checks that all four agree on the decision. It then reports time per
 //! decision, ratios, time per instance (cost must grow linearly), peak memory, the module's size, compile and
 //! instantiate time, and the start-to-exit time of `preview` on the example platform, and checks the targets.
 //!
@@ -233,10 +233,30 @@ fn measure(
     assert_eq!(facts::of(&rego_decision), facts::of(&native_value["decision"]), "Rego differs at N = {n}");
     let dir = scratch.join(format!("n{n}"));
     let (platform, observations) = workload::write_preview_files(n, &dir).unwrap();
-    let mut preview = Command::new(&o.host_runner);
-    preview.arg("preview").arg(&platform).arg("--observations").arg(&observations);
-    let first = run_process(&preview);
-    assert_eq!(first.status, 0, "host-runner preview failed at N = {n}");
+    // The license workflow exactly as a pipeline container runs it (the process that gets Kratix's 256 MiB), offline:
+    // the license is the input object and the instances come from a snapshot instead of the API. (`preview` would
+    // also render every instance's workload, about 16 KiB of manifests each: not the routing decision.)
+    let pipeline_dir = dir.join("kratix");
+    for sub in ["input", "output", "metadata"] {
+        std::fs::create_dir_all(pipeline_dir.join(sub)).unwrap();
+    }
+    std::fs::copy(platform.join("license.yaml"), pipeline_dir.join("input/object.yaml")).unwrap();
+    let mut pipeline = Command::new(&o.host_runner);
+    pipeline
+        .arg("kratix")
+        .arg("--offline")
+        .arg("--snapshot")
+        .arg(platform.join("instances.yaml"))
+        .arg("--observations")
+        .arg(&observations)
+        .arg("--input-dir")
+        .arg(pipeline_dir.join("input"))
+        .arg("--output-dir")
+        .arg(pipeline_dir.join("output"))
+        .arg("--metadata-dir")
+        .arg(pipeline_dir.join("metadata"));
+    let first = run_process(&pipeline);
+    assert_eq!(first.status, 0, "host-runner kratix (license workflow, offline) failed at N = {n}");
 
     let (_, native_heap) = heap_peak(|| black_box(policy_core::call(ROUTE, &call)));
     let (_, wasm_host_heap) = heap_peak(|| black_box(engine.evaluate(ROUTE, &call).unwrap()));
@@ -263,7 +283,7 @@ fn measure(
     let mut runs = Vec::new();
     let started = Instant::now();
     while runs.len() < 5 || (started.elapsed() < o.budget && runs.len() < 200) {
-        runs.push(run_process(&preview));
+        runs.push(run_process(&pipeline));
     }
     let process_rss = runs.iter().map(|r| r.max_rss).max().unwrap_or(0);
     let mut walls: Vec<Duration> = runs.iter().map(|r| r.wall).collect();
@@ -462,7 +482,7 @@ fn render(
     let _ = writeln!(t, "Routing decision for one license with N instances (median time per decision):\n");
     let _ = writeln!(
         t,
-        "| N | native | wasm (fresh store) | wasm ÷ native | Rego (regorus) | Rego ÷ native | Rego ÷ wasm | `preview` process |"
+        "| N | native | wasm (fresh store) | wasm ÷ native | Rego (regorus) | Rego ÷ native | Rego ÷ wasm | pipeline process |"
     );
     let _ = writeln!(t, "|---:|---:|---:|---:|---:|---:|---:|---:|");
     for r in rows {
@@ -494,14 +514,14 @@ fn render(
         );
     }
     let _ = writeln!(t, "\nCost per instance (time ÷ N; flat means linear growth):\n");
-    let _ = writeln!(t, "| N | native | wasm | Rego | `preview` process |");
+    let _ = writeln!(t, "| N | native | wasm | Rego | pipeline process |");
     let _ = writeln!(t, "|---:|---:|---:|---:|---:|");
     for r in rows {
         let per = |d: Duration| fmt_time(d / r.n as u32);
         let _ = writeln!(t, "| {} | {} | {} | {} | {} |", r.n, per(r.native), per(r.wasm), per(r.rego), per(r.process));
     }
     let _ = writeln!(t, "\nPeak memory of one decision:\n");
-    let _ = writeln!(t, "| N | native heap | wasm linear memory | wasm host heap | Rego heap | `preview` max RSS |");
+    let _ = writeln!(t, "| N | native heap | wasm linear memory | wasm host heap | Rego heap | pipeline max RSS |");
     let _ = writeln!(t, "|---:|---:|---:|---:|---:|---:|");
     for r in rows {
         let _ = writeln!(

@@ -23,6 +23,9 @@ use crate::workload::{self, ComputeResources, WorkloadPlan};
 use crate::{names, yaml};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
 
 /// The input of the instance workflows.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -47,6 +50,27 @@ pub struct InstanceCall {
     /// The image of the player monitor sidecar (default [`workload::RUNNER_IMAGE`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runner_image: Option<String>,
+}
+
+/// The parts of an [`InstanceCall`] one instance's decision reads, borrowed (a preview decides many instances
+/// against the same license and observations without copying them).
+#[derive(Clone, Copy)]
+pub(crate) struct CallParts<'a> {
+    pub(crate) instance: &'a Value,
+    pub(crate) license: &'a Value,
+    pub(crate) observations: &'a Value,
+    pub(crate) runner_image: Option<&'a str>,
+}
+
+impl InstanceCall {
+    fn parts(&self) -> CallParts<'_> {
+        CallParts {
+            instance: &self.instance,
+            license: &self.license,
+            observations: &self.observations,
+            runner_image: self.runner_image.as_deref(),
+        }
+    }
 }
 
 /// The answer of an instance workflow.
@@ -81,14 +105,14 @@ fn parse_now(observations: &Value) -> Result<Timestamp, InputError> {
 
 /// The license of a call, checked against the instance's reference.
 fn license_of(
-    call: &InstanceCall,
+    call: CallParts<'_>,
     object: &ObjectRef,
     wanted: &str,
 ) -> Result<Option<(ObjectRef, FoundryLicense)>, InputError> {
     if call.license.is_null() {
         return Ok(None);
     }
-    let r = object_ref(&call.license, LICENSE_KIND);
+    let r = object_ref(call.license, LICENSE_KIND);
     if r.name != wanted || r.namespace != object.namespace {
         return Err(InputError::InvalidField {
             object: object.clone(),
@@ -99,24 +123,75 @@ fn license_of(
             ),
         });
     }
-    let license: FoundryLicense = from_value(&call.license, &r)?;
+    let license: FoundryLicense = from_value(call.license, &r)?;
     check_identity(&license.kind, &license.api_version, &license.metadata, &r, LICENSE_KIND)?;
     Ok(Some((r, license)))
 }
 
-/// The other instances of the same license (those that parse; a broken one fails its own workflow).
-fn siblings(call: &InstanceCall, me: &FoundryInstance, namespace: &str) -> Vec<FoundryInstance> {
-    let mut out: Vec<FoundryInstance> = call
-        .instances
-        .iter()
-        .filter_map(|v| serde_json::from_value::<FoundryInstance>(v.clone()).ok())
-        .filter(|i| i.metadata.namespace() == namespace)
-        .filter(|i| i.spec.license_ref.name == me.spec.license_ref.name && i.metadata.name != me.metadata.name)
-        .filter(|i| i.metadata.deletion_timestamp.is_none())
-        .collect();
-    out.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
-    out.dedup_by(|a, b| a.metadata.name == b.metadata.name);
-    out
+/// A license's name and its `restrictions.maxInstances`.
+type AdmissionKey = (String, Option<u32>);
+
+/// The `FoundryInstance`s of one namespace, read once for every instance decided against them: those that parse
+/// and are not being deleted, by license, then by name (the first of a duplicated name). A broken one fails its
+/// own workflow, not its neighbours'.
+pub(crate) struct Peers {
+    by_license: BTreeMap<String, Vec<FoundryInstance>>,
+    /// The admitted names per license and limit, computed once (a preview decides every instance of a license).
+    admitted: RefCell<BTreeMap<AdmissionKey, Rc<BTreeSet<String>>>>,
+}
+
+impl Peers {
+    pub(crate) fn read(instances: &[Value], namespace: &str) -> Self {
+        let mut by_license: BTreeMap<String, Vec<FoundryInstance>> = BTreeMap::new();
+        for value in instances {
+            let Ok(i) = FoundryInstance::deserialize(value) else { continue };
+            if i.metadata.namespace() == namespace && i.metadata.deletion_timestamp.is_none() {
+                by_license.entry(i.spec.license_ref.name.clone()).or_default().push(i);
+            }
+        }
+        for list in by_license.values_mut() {
+            list.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+            list.dedup_by(|a, b| a.metadata.name == b.metadata.name);
+        }
+        Self { by_license, admitted: RefCell::default() }
+    }
+
+    /// The instances of `license` (`me` may be among them, perhaps as an older copy).
+    fn of(&self, license: &str) -> &[FoundryInstance] {
+        self.by_license.get(license).map_or(&[], Vec::as_slice)
+    }
+
+    /// Whether the license's `restrictions.maxInstances` admits `me` among its instances.
+    fn admits(&self, me: &FoundryInstance, max: Option<u32>) -> bool {
+        let license = &me.spec.license_ref.name;
+        let members = self.of(license);
+        let name = &me.metadata.name;
+        // The cached set holds when `me` is already among the members as they are (the usual case).
+        let known = members
+            .binary_search_by(|m| m.metadata.name.as_str().cmp(name))
+            .ok()
+            .and_then(|i| members.get(i))
+            .is_some_and(|m| m.metadata.creation_timestamp == me.metadata.creation_timestamp);
+        if !known {
+            let others = members.iter().filter(|m| &m.metadata.name != name).chain(std::iter::once(me));
+            return controls::admitted(
+                others.map(|i| (i.metadata.name.as_str(), i.metadata.creation_timestamp.as_deref())),
+                max,
+            )
+            .contains(name);
+        }
+        let key = (license.clone(), max);
+        let cached = self.admitted.borrow().get(&key).cloned();
+        let set = cached.unwrap_or_else(|| {
+            let set = Rc::new(controls::admitted(
+                members.iter().map(|i| (i.metadata.name.as_str(), i.metadata.creation_timestamp.as_deref())),
+                max,
+            ));
+            self.admitted.borrow_mut().insert(key, Rc::clone(&set));
+            set
+        });
+        set.contains(name)
+    }
 }
 
 /// How the license currently routes the instance, from the license's status.
@@ -213,14 +288,14 @@ impl Outcome {
 fn finish(
     object: &ObjectRef,
     instance: &FoundryInstance,
-    call: &InstanceCall,
+    call: CallParts<'_>,
     now: Timestamp,
     outcome: Outcome,
 ) -> InstanceDecision {
     let Outcome { reroute, warnings, manifests, admitted, version, version_spec, image, storage, volumes, ready } =
         outcome;
     let license_name = &instance.spec.license_ref.name;
-    let state = route_state(&instance.metadata.name, (!call.license.is_null()).then_some(&call.license));
+    let state = route_state(&instance.metadata.name, (!call.license.is_null()).then_some(call.license));
     let (ready, reason, message) = ready;
     let mut condition = json!({
         "type": "Ready",
@@ -282,7 +357,18 @@ fn finish(
 
 /// Decides the configure workflow of an instance.
 pub fn configure(call: &InstanceCall) -> Result<InstanceDecision, Vec<InputError>> {
-    let object = object_ref(&call.instance, INSTANCE_KIND);
+    let namespace = object_ref(&call.instance, INSTANCE_KIND).namespace;
+    configure_among(call.parts(), &Peers::read(&call.instances, &namespace), &Catalog::load(&call.catalog))
+}
+
+/// [`configure`] with the namespace's instances already read and the catalog already loaded (the call's
+/// `instances` and `catalog` are not read again), so that deciding many instances costs each one only its own work.
+pub(crate) fn configure_among(
+    call: CallParts<'_>,
+    peers: &Peers,
+    catalog: &Result<Catalog, InputError>,
+) -> Result<InstanceDecision, Vec<InputError>> {
+    let object = object_ref(call.instance, INSTANCE_KIND);
     if call.instance.is_null() {
         return Err(vec![InputError::MissingField {
             object,
@@ -290,7 +376,7 @@ pub fn configure(call: &InstanceCall) -> Result<InstanceDecision, Vec<InputError
             detail: "missing field `instance`".into(),
         }]);
     }
-    let instance: FoundryInstance = from_value(&call.instance, &object).map_err(|e| vec![e])?;
+    let instance: FoundryInstance = from_value(call.instance, &object).map_err(|e| vec![e])?;
     check_identity(&instance.kind, &instance.api_version, &instance.metadata, &object, INSTANCE_KIND)
         .map_err(|e| vec![e])?;
     let mut errors = Vec::new();
@@ -309,7 +395,7 @@ pub fn configure(call: &InstanceCall) -> Result<InstanceDecision, Vec<InputError
             detail: "the license reference has no name".into(),
         });
     }
-    let now = parse_now(&call.observations).map_err(|e| errors.push(e)).ok();
+    let now = parse_now(call.observations).map_err(|e| errors.push(e)).ok();
     let license = license_of(call, &object, &license_name).map_err(|e| errors.push(e)).ok().flatten();
     let (Some(now), true) = (now, errors.is_empty()) else { return Err(errors) };
     let namespace = object.namespace.clone();
@@ -327,13 +413,8 @@ pub fn configure(call: &InstanceCall) -> Result<InstanceDecision, Vec<InputError
         return Ok(finish(&object, &instance, call, now, outcome));
     };
 
-    let siblings = siblings(call, &instance, &namespace);
     let max = license.spec.restrictions.as_ref().and_then(|r| r.max_instances);
-    let members = siblings
-        .iter()
-        .chain(std::iter::once(&instance))
-        .map(|i| (i.metadata.name.as_str(), i.metadata.creation_timestamp.as_deref()));
-    if !controls::admitted(members, max).contains(&instance.metadata.name) {
+    if !peers.admits(&instance, max) {
         let warning = Warning {
             code: "RefusedInstanceLimit".into(),
             message: format!(
@@ -356,7 +437,7 @@ pub fn configure(call: &InstanceCall) -> Result<InstanceDecision, Vec<InputError
         (None, None) => ("latest".to_owned(), "spec.foundryVersion"),
     };
     let status = call.instance.get("status");
-    let resolved = Catalog::load(&call.catalog).and_then(|catalog| {
+    let resolved = catalog.as_ref().map_err(Clone::clone).and_then(|catalog| {
         let allowed = license.spec.restrictions.as_ref().map(|r| r.allowed_versions.clone()).unwrap_or_default();
         let request = VersionRequest {
             object: &object,
@@ -367,14 +448,14 @@ pub fn configure(call: &InstanceCall) -> Result<InstanceDecision, Vec<InputError
             policy: instance.spec.update_policy.unwrap_or_default(),
             allow_generation_upgrade: instance.spec.allow_generation_upgrade,
         };
-        versions::resolve(&request, &catalog)
+        versions::resolve(&request, catalog)
     });
     let active = call.license.pointer("/status/activeInstance").and_then(Value::as_str).filter(|a| !a.is_empty());
     let storage = volumes::plan(&StorageRequest {
         instance: &instance,
         object: &object,
         license: Some(&license.spec),
-        siblings: &siblings,
+        members: peers.of(&license_ref.name),
         active,
         previous: status.and_then(|s| s.get("volumes")),
     });
@@ -422,7 +503,7 @@ pub fn configure(call: &InstanceCall) -> Result<InstanceDecision, Vec<InputError
         credentials: license.spec.credentials_secret_ref.as_ref(),
         admin_key: instance.spec.admin_password_secret_ref.as_ref(),
         storage: &storage,
-        runner_image: call.runner_image.as_deref().unwrap_or(workload::RUNNER_IMAGE),
+        runner_image: call.runner_image.unwrap_or(workload::RUNNER_IMAGE),
     };
     let manifests = workload::manifests(&plan);
     let mut warnings = resolved.warnings.clone();
@@ -479,5 +560,5 @@ pub fn delete(call: &InstanceCall) -> Result<InstanceDecision, Vec<InputError>> 
         },
     };
     let outcome = Outcome::empty(reroute, "Deleting", "the instance is being deleted; its data is kept".into(), None);
-    Ok(finish(&object, &instance, call, now, outcome))
+    Ok(finish(&object, &instance, call.parts(), now, outcome))
 }

@@ -6,11 +6,12 @@
 
 use crate::decision::{RouteDecision, route};
 use crate::error::{InputError, ObjectRef};
-use crate::instance::{self, InstanceCall, InstanceDecision};
+use crate::instance::{self, InstanceDecision};
 #[cfg(doc)]
 use crate::model::Observations;
 use crate::model::{INSTANCE_KIND, LICENSE_KIND};
 use crate::routing::{MAX_INSTANCES, RouteCall, bounded_list, object_ref};
+use crate::versions::Catalog;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -110,13 +111,17 @@ pub fn preview(call: &PreviewCall) -> Result<PreviewDecision, Vec<InputError>> {
         errors.push(InputError::NoLicense);
     }
 
-    // Each instance is configured as its own workflow would: with its license and the namespace's instances.
+    // Each instance is configured as its own workflow would: with its license and the namespace's instances. The
+    // namespace's instances are read, and the catalog loaded, once for all of them.
     let mut by_namespace: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     for list in instances.values() {
         for object in list {
             by_namespace.entry(object_ref(object, INSTANCE_KIND).namespace).or_default().push(object.clone());
         }
     }
+    let peers: BTreeMap<&str, instance::Peers> =
+        by_namespace.iter().map(|(ns, list)| (ns.as_str(), instance::Peers::read(list, ns))).collect();
+    let catalog = Catalog::load(&call.catalog);
     let mut instance_decisions = Vec::new();
     let mut ordered: Vec<(ObjectRef, &Value)> =
         instances.values().flatten().map(|o| (object_ref(o, INSTANCE_KIND), o)).collect();
@@ -124,18 +129,14 @@ pub fn preview(call: &PreviewCall) -> Result<PreviewDecision, Vec<InputError>> {
     for (r, object) in ordered {
         let owner = object.pointer("/spec/licenseRef/name").and_then(Value::as_str).unwrap_or_default();
         // An instance whose license is not in the input is only noted (above), not configured.
-        let Some(license) = licenses.get(&(r.namespace.clone(), owner.to_owned())).map(|l| (*l).clone()) else {
+        let (Some(license), Some(peers)) =
+            (licenses.get(&(r.namespace.clone(), owner.to_owned())), peers.get(r.namespace.as_str()))
+        else {
             continue;
         };
-        let call = InstanceCall {
-            instance: object.clone(),
-            license,
-            instances: by_namespace.get(&r.namespace).cloned().unwrap_or_default(),
-            observations: call.observations.clone(),
-            catalog: call.catalog.clone(),
-            runner_image: None,
-        };
-        match instance::configure(&call) {
+        let parts =
+            instance::CallParts { instance: object, license, observations: &call.observations, runner_image: None };
+        match instance::configure_among(parts, peers, &catalog) {
             Ok(d) => instance_decisions.push(d),
             Err(e) => push_unique(&mut errors, e),
         }

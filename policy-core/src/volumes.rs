@@ -174,8 +174,8 @@ pub struct StorageRequest<'a> {
     pub object: &'a ObjectRef,
     /// Its license's spec, when the license exists.
     pub license: Option<&'a LicenseSpec>,
-    /// The license's other instances.
-    pub siblings: &'a [FoundryInstance],
+    /// The license's instances, by name (this one may be among them).
+    pub members: &'a [FoundryInstance],
     /// The license's effective active instance (from its status).
     pub active: Option<&'a str>,
     /// The instance's previous `status.volumes`.
@@ -445,7 +445,7 @@ fn copy_source(
     if from == req.instance.metadata.name {
         return Err(invalid(object, &format!("{path}.from"), "an instance cannot copy from itself".into()));
     }
-    let source = req.siblings.iter().find(|s| s.metadata.name == from).ok_or_else(|| {
+    let source = req.members.iter().find(|s| s.metadata.name == from).ok_or_else(|| {
         invalid(object, &format!("{path}.from"), format!("`{}` is not an instance of the same license", shorten(from)))
     })?;
     let defaults = defaults(req.license);
@@ -491,7 +491,7 @@ fn check_transition(
         (Shared, New) => {
             let share = previous_share.unwrap_or_default();
             let users: Vec<&str> = req
-                .siblings
+                .members
                 .iter()
                 .filter(|s| s.metadata.name != req.instance.metadata.name)
                 .filter(|s| {

@@ -73,3 +73,52 @@ proptest! {
         prop_assert_eq!(answer, decide(&call).0);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// The preview decides each instance exactly as that instance's own workflow does, though it reads the
+    /// namespace's instances, the catalog and the instance limit once for all of them.
+    #[test]
+    fn preview_configures_every_instance_like_its_workflow(
+        call in corpus::generate::route_call(),
+        max in prop::option::of(0u32..5),
+        created in prop::collection::vec(prop::option::of(0u32..4), 8),
+    ) {
+        let mut call = call;
+        if let Some(m) = max {
+            call["license"]["spec"]["restrictions"] = serde_json::json!({"maxInstances": m});
+        }
+        for (i, inst) in call["instances"].as_array_mut().unwrap().iter_mut().enumerate() {
+            if let Some(Some(day)) = created.get(i) {
+                inst["metadata"]["creationTimestamp"] = serde_json::json!(format!("2026-0{}-01T00:00:00Z", day + 1));
+            }
+        }
+        let mut objects = vec![call["license"].clone()];
+        objects.extend(call["instances"].as_array().unwrap().iter().cloned());
+        let preview = serde_json::json!({"objects": objects, "observations": call["observations"]});
+        let answer = policy_core::call("foundry/platform/preview", &serde_json::to_vec(&preview).unwrap());
+        let answer: Value = serde_json::from_str(&answer).unwrap();
+        prop_assert_eq!(&answer["outcome"], "success", "{}", answer);
+        let decided = answer["decision"]["instances"].as_array().unwrap();
+        let mut own: Vec<&Value> = call["instances"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["spec"]["licenseRef"]["name"] == "guild")
+            .collect();
+        own.sort_by_key(|i| i["metadata"]["name"].as_str().unwrap_or_default().to_owned());
+        prop_assert_eq!(decided.len(), own.len());
+        for (instance, from_preview) in own.iter().zip(decided) {
+            let single = serde_json::json!({
+                "instance": instance,
+                "license": call["license"],
+                "instances": call["instances"],
+                "observations": call["observations"],
+            });
+            let alone = policy_core::call("foundry/instance/configure", &serde_json::to_vec(&single).unwrap());
+            let alone: Value = serde_json::from_str(&alone).unwrap();
+            prop_assert_eq!(&alone["decision"], from_preview, "{}", instance["metadata"]["name"]);
+        }
+    }
+}
