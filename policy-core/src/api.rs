@@ -214,7 +214,12 @@ where
     D: Serialize,
 {
     match parse::<C>(input) {
-        Ok(call) => write_json(&answer(decide(&call)), out),
+        Ok(call) => {
+            let decided = answer(decide(&call));
+            // The call is no longer needed: free it before the answer's text is written (large calls peak here).
+            drop(call);
+            write_json(&decided, out);
+        }
         Err(e) => write_json(&Answer::<()>::failure(&[e]), out),
     }
 }

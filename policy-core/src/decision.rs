@@ -1,7 +1,7 @@
 //! The routing decision of a license, as every front end receives it.
 
 use crate::error::{InputError, ObjectRef};
-use crate::manifests::{self, OutputFile};
+use crate::manifests::{self, Manifest, OutputFile};
 use crate::routing::{self, InstanceRoute, PlayerCheck, RouteCall, Warning};
 use crate::{status, yaml};
 use serde::{Deserialize, Serialize};
@@ -30,7 +30,7 @@ pub struct RouteDecision {
     /// The license status to write (every owned key).
     pub status: Value,
     /// The manifests to write, in file order.
-    pub manifests: Vec<Value>,
+    pub manifests: Vec<Manifest>,
     /// The exact files of the Kratix output directory.
     pub files: Vec<OutputFile>,
     /// The exact content of `status.yaml`.
@@ -41,21 +41,24 @@ pub struct RouteDecision {
 pub fn route(call: &RouteCall) -> Result<RouteDecision, Vec<InputError>> {
     let r = routing::decide(call)?;
     let status = status::license_status(&r);
-    let rendered = manifests::route_manifests(&r);
-    let files = rendered
-        .iter()
-        .map(|(path, object)| OutputFile { path: path.clone(), content: yaml::to_yaml(object) })
-        .collect();
+    // Each manifest is rendered as YAML and kept as compact JSON as soon as it is built, so a license with
+    // thousands of instances never holds all its manifests as `Value` trees at once.
+    let mut files = Vec::new();
+    let mut compact = Vec::new();
+    manifests::route_manifests(&r, |path, object| {
+        files.push(OutputFile { path, content: yaml::to_yaml(&object) });
+        compact.push(Manifest::new(&object));
+    });
     Ok(RouteDecision {
         license: r.license_ref.clone(),
         active_instance: r.active.clone().unwrap_or_default(),
         desired_instance: r.desired.clone().unwrap_or_default(),
-        instances: r.instances.clone(),
+        instances: r.instances,
         warnings: r.warnings.clone(),
         player_check: r.player_check.clone(),
         status_yaml: yaml::to_yaml(&status),
         status,
-        manifests: rendered.into_iter().map(|(_, object)| object).collect(),
+        manifests: compact,
         files,
     })
 }

@@ -7,6 +7,8 @@
 
 use crate::names;
 use crate::routing::{InstanceRoute, RouteState, Routing};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 /// Label naming the license an object belongs to.
@@ -32,19 +34,56 @@ pub struct OutputFile {
 
 /// Renders the routing manifests, in a fixed order: per instance (name order) its route then its DNS record, then
 /// the grant.
-pub(crate) fn route_manifests(r: &Routing) -> Vec<(String, Value)> {
-    let mut out = Vec::new();
+pub(crate) fn route_manifests(r: &Routing, mut out: impl FnMut(String, Value)) {
     for inst in &r.instances {
-        out.push((format!("httproute-{}.yaml", inst.name), http_route(r, inst)));
+        out(format!("httproute-{}.yaml", inst.name), http_route(r, inst));
         if !r.gateway.dns.is_empty() {
-            out.push((format!("dnsendpoint-{}.yaml", inst.name), dns_endpoint(r, inst)));
+            out(format!("dnsendpoint-{}.yaml", inst.name), dns_endpoint(r, inst));
         }
     }
     let standby_elsewhere = r.gateway.standby.namespace != r.namespace;
     if standby_elsewhere && r.instances.iter().any(|i| i.state == RouteState::Standby) {
-        out.push(("referencegrant-standby.yaml".to_owned(), reference_grant(r)));
+        out("referencegrant-standby.yaml".to_owned(), reference_grant(r));
     }
-    out
+}
+
+/// One manifest as compact JSON text, serialised as the object itself. A `Value` tree of an HTTPRoute takes
+/// several KiB of heap; its text takes about a tenth of that, which is what lets a decision over ten thousand
+/// instances stay small. Keys are in the order of the `Value` it was made from (sorted), so output is unchanged.
+#[derive(Debug, Clone, Serialize)]
+#[serde(transparent)]
+pub struct Manifest(Box<RawValue>);
+
+// Read through a `Value` (one manifest at a time), so a decision can be read from any deserializer, including the
+// buffered one of a tagged answer, which cannot hand out raw JSON text.
+impl<'de> Deserialize<'de> for Manifest {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Value::deserialize(d).map(|v| Self::new(&v))
+    }
+}
+
+impl Manifest {
+    /// The manifest of `object`.
+    pub fn new(object: &Value) -> Self {
+        // Serialising a `Value` cannot fail: its keys are strings.
+        Self(serde_json::value::to_raw_value(object).unwrap_or_else(|_| RawValue::NULL.to_owned()))
+    }
+
+    /// Its JSON text.
+    pub fn json(&self) -> &str {
+        self.0.get()
+    }
+
+    /// Its JSON as a `Value`.
+    pub fn to_value(&self) -> Value {
+        serde_json::from_str(self.0.get()).unwrap_or(Value::Null)
+    }
+}
+
+impl PartialEq for Manifest {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.get() == other.0.get()
+    }
 }
 
 fn labels(r: &Routing, inst: Option<&InstanceRoute>) -> Value {
