@@ -7,6 +7,7 @@
 
 use crate::load::{self, Loaded};
 use serde_json::Value;
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::path::Path;
 
@@ -123,7 +124,9 @@ impl ClusterError {
 /// The cluster operations the workflows use.
 pub trait Cluster {
     /// Every `FoundryInstance` in `namespace`, as JSON objects.
-    fn list_instances(&self, namespace: &str) -> Result<Vec<Value>, ClusterError>;
+    /// (Borrowed where the objects are already held, as in a snapshot: a license with thousands of instances is
+    /// then not copied.)
+    fn list_instances(&self, namespace: &str) -> Result<Vec<Cow<'_, Value>>, ClusterError>;
     /// The `FoundryLicense` `namespace/name`, or `None` when it does not exist.
     fn get_license(&self, namespace: &str, name: &str) -> Result<Option<Value>, ClusterError>;
     /// Makes Kratix re-run the license's configure workflow (labels it with [`RECONCILE_LABEL`]).
@@ -176,7 +179,10 @@ impl Snapshot {
         self.recorded.borrow().clone()
     }
 
-    fn find<'a>(&'a self, kind: &'a str, namespace: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
+    fn find<'a, 'q>(&'a self, kind: &'q str, namespace: &'q str) -> impl Iterator<Item = &'a Value> + 'q
+    where
+        'a: 'q,
+    {
         self.objects
             .iter()
             .filter(move |o| {
@@ -187,8 +193,8 @@ impl Snapshot {
 }
 
 impl Cluster for Snapshot {
-    fn list_instances(&self, namespace: &str) -> Result<Vec<Value>, ClusterError> {
-        Ok(self.find(policy_core::model::INSTANCE_KIND, namespace).cloned().collect())
+    fn list_instances(&self, namespace: &str) -> Result<Vec<Cow<'_, Value>>, ClusterError> {
+        Ok(self.find(policy_core::model::INSTANCE_KIND, namespace).map(Cow::Borrowed).collect())
     }
 
     fn get_license(&self, namespace: &str, name: &str) -> Result<Option<Value>, ClusterError> {

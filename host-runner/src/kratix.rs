@@ -180,9 +180,11 @@ impl Run<'_> {
         let namespace = namespace_of(license);
         let instances = self.cluster.list_instances(&namespace)?;
         let mut observations = self.observations.clone();
-        let call =
-            |observations: &Value| json!({"license": license, "instances": instances, "observations": observations});
-        let mut decision: RouteDecision = self.decide(Operation::LicenseRoute, &call(&observations))?;
+        // Serialised straight from the objects (no copy of thousands of instances as a second `Value`).
+        let call = |observations: &Value| {
+            serde_json::to_vec(&json_call::Route { license, instances: &instances, observations })
+        };
+        let mut decision: RouteDecision = self.decide_bytes(Operation::LicenseRoute, call(&observations)?)?;
         let mut lines = Vec::new();
         // The gate needed a player count nobody measured: probe that one instance (once) and decide again.
         if let Some(check) = decision.player_check.clone().filter(|c| !c.observed)
@@ -199,9 +201,11 @@ impl Run<'_> {
             } else if let Some(map) = observations.as_object_mut() {
                 map.insert("players".into(), json!([reading.observation]));
             }
-            decision = self.decide(Operation::LicenseRoute, &call(&observations))?;
+            decision = self.decide_bytes(Operation::LicenseRoute, call(&observations)?)?;
         }
-        self.write(&decision.files, &decision.status_yaml)?;
+        let files = std::mem::take(&mut decision.files);
+        let written = files.len();
+        self.write(files, &decision.status_yaml)?;
         let r = &decision.license;
         let active = if decision.active_instance.is_empty() { "(none)" } else { &decision.active_instance };
         lines.insert(
@@ -209,7 +213,7 @@ impl Run<'_> {
             format!(
                 "{r}: active {active}, requested {}; wrote {} files",
                 if decision.desired_instance.is_empty() { "(none)" } else { &decision.desired_instance },
-                decision.files.len()
+                written
             ),
         );
         lines.extend(decision.warnings.iter().map(|w| format!("warning[{}]: {}", w.code, w.message)));
@@ -241,7 +245,7 @@ impl Run<'_> {
             // Kratix ignores the output of delete workflows; only the status is written.
             output::write_file_atomic(&self.dirs.metadata.join(STATUS_FILE), decision.status_yaml.as_bytes())?;
         } else {
-            self.write(&decision.files, &decision.status_yaml)?;
+            self.write(decision.files.clone(), &decision.status_yaml)?;
         }
         let message = decision.status.get("message").and_then(Value::as_str).unwrap_or_default();
         let mut lines = vec![format!("{}: {message}", decision.instance)];
@@ -259,8 +263,13 @@ impl Run<'_> {
 
     /// Calls the policy and decodes its answer; a refusal becomes [`RunError::Invalid`].
     fn decide<T: DeserializeOwned>(&self, op: Operation, call: &Value) -> Result<T, RunError> {
-        let input = serde_json::to_vec(call)?;
+        self.decide_bytes(op, serde_json::to_vec(call)?)
+    }
+
+    /// [`Self::decide`] for a call already serialised.
+    fn decide_bytes<T: DeserializeOwned>(&self, op: Operation, input: Vec<u8>) -> Result<T, RunError> {
         let answer = self.engine.evaluate(op.name(), &input)?;
+        drop(input);
         let answer: Answer<T> = serde_json::from_slice(&answer)
             .map_err(|e| EngineError::MalformedAnswer(format!("not a `{}` answer: {e}", op.name())))?;
         answer.into_result().map_err(|diagnostics| {
@@ -272,11 +281,9 @@ impl Run<'_> {
     }
 
     /// Replaces the output directory's content, then writes the status (the status never outruns the output).
-    fn write(&self, files: &[policy_core::manifests::OutputFile], status_yaml: &str) -> Result<(), RunError> {
-        let planned: Vec<PlannedFile> = files
-            .iter()
-            .map(|f| PlannedFile { path: f.path.clone(), content: f.content.clone().into_bytes() })
-            .collect();
+    fn write(&self, files: Vec<policy_core::manifests::OutputFile>, status_yaml: &str) -> Result<(), RunError> {
+        let planned: Vec<PlannedFile> =
+            files.into_iter().map(|f| PlannedFile { path: f.path, content: f.content.into_bytes() }).collect();
         check_status(status_yaml)?;
         output::replace_dir_contents(&self.dirs.output, &planned)?;
         output::write_file_atomic(&self.dirs.metadata.join(STATUS_FILE), status_yaml.as_bytes())
@@ -294,6 +301,21 @@ impl Run<'_> {
         if let Err(e) = self.cluster.publish_status(&target, &status) {
             let _ = writeln!(log, "warning: could not publish the refusal on the status: {e}");
         }
+    }
+}
+
+/// Calls serialised from borrowed parts.
+mod json_call {
+    use serde::Serialize;
+    use serde_json::Value;
+    use std::borrow::Cow;
+
+    /// A `foundry/license/route` call.
+    #[derive(Serialize)]
+    pub(super) struct Route<'a> {
+        pub(super) license: &'a Value,
+        pub(super) instances: &'a [Cow<'a, Value>],
+        pub(super) observations: &'a Value,
     }
 }
 

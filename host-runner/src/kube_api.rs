@@ -10,6 +10,7 @@ use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams}
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 use serde_json::{Value, json};
+use std::borrow::Cow;
 use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
@@ -182,7 +183,7 @@ const INSTANCES: &str = "foundryinstances.foundry.platform";
 const LICENSES: &str = "foundrylicenses.foundry.platform";
 
 impl Cluster for KubeCluster {
-    fn list_instances(&self, namespace: &str) -> Result<Vec<Value>, ClusterError> {
+    fn list_instances(&self, namespace: &str) -> Result<Vec<Cow<'_, Value>>, ClusterError> {
         let api = self.api(namespace, policy_core::model::INSTANCE_KIND, "foundryinstances");
         let op = Op { verb: "list", resource: INSTANCES, namespace };
         let mut items = Vec::new();
@@ -194,7 +195,7 @@ impl Cluster for KubeCluster {
             }
             let page = self.call(op, || api.list(&params))?;
             for item in page.items {
-                items.push(serde_json::to_value(item).map_err(|e| op.malformed(e.to_string()))?);
+                items.push(Cow::Owned(serde_json::to_value(item).map_err(|e| op.malformed(e.to_string()))?));
             }
             token = page.metadata.continue_.filter(|t| !t.is_empty());
             if token.is_none() {

@@ -237,10 +237,6 @@ fn parse<T: serde::de::DeserializeOwned>(input: &[u8]) -> Result<T, InputError> 
             detail: format!("the call is {} bytes; at most {MAX_CALL_BYTES} are accepted", input.len()),
         });
     }
-    // A valid call is read once, without tracking paths; only a call that fails is read again to say where.
-    if let Ok(value) = serde_json::from_slice(input) {
-        return Ok(value);
-    }
     let mut de = serde_json::Deserializer::from_slice(input);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| InputError::InvalidJson {
         path: match e.path().to_string() {

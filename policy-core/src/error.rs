@@ -375,10 +375,6 @@ pub(crate) fn from_value<T: serde::de::DeserializeOwned>(
     value: &serde_json::Value,
     object: &ObjectRef,
 ) -> Result<T, InputError> {
-    // A valid object is read once, without tracking paths; only one that fails is read again to say where.
-    if let Ok(parsed) = T::deserialize(value) {
-        return Ok(parsed);
-    }
     serde_path_to_error::deserialize(value).map_err(|err| {
         let path = err.path().to_string();
         let detail = err.inner().to_string();
