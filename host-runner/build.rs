@@ -67,7 +67,7 @@ fn embed_module(root: &std::path::Path, out: &std::path::Path) -> Result<(), Str
     }
     let target_root = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let built = build_module::build(root, &target_root, &cargo)?;
+    let built = build_module::build(root, &target_root, &cargo, build_module::Tuning::Speed)?;
     if let Some(why) = &built.unoptimized {
         println!("cargo:warning=the embedded policy module is not size-optimised: {why}");
     }

@@ -2,7 +2,7 @@
 //!
 //! 1. A nested `cargo build` of `policy-wasm` for wasm32 (profile `wasm`) in its own target directory, so it never
 //!    waits on the outer build's lock, with the outer build's flags and wrappers removed (they are for the host).
-//! 2. `wasm-opt` (binaryen) shrinks the module by a fifth; it only rewrites code, never behaviour, and the corpus
+//! 2. `wasm-opt` (binaryen) optimises the module further; it only rewrites code, never behaviour, and the corpus
 //!    checks the optimised module answers byte for byte like native `policy-core`. Without `wasm-opt` on `PATH`
 //!    the module is used as built and the caller is told (`cargo xtask` installs binaryen first).
 //! 3. The OPA ABI post-link step adds the two ABI version globals (`postlink.rs`).
@@ -12,9 +12,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// wasm-opt's optimisation level and the wasm features Rust 1.95 emits for wasm32 (binaryen 108 needs them named).
-pub(crate) const WASM_OPT_ARGS: [&str; 7] = [
-    "-Oz",
+/// The wasm features Rust 1.95 emits for wasm32 (binaryen 108 needs them named).
+pub(crate) const WASM_FEATURES: [&str; 6] = [
     "--enable-bulk-memory",
     "--enable-sign-ext",
     "--enable-mutable-globals",
@@ -42,10 +41,26 @@ pub(crate) fn wasm_opt() -> Option<PathBuf> {
     answers.then_some(candidate)
 }
 
+/// How to optimise the module.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tuning {
+    /// The shipped build: for speed (the `wasm` profile's `opt-level = 3`, `wasm-opt -O3`).
+    Speed,
+    /// For size (`opt-level = "s"`, `wasm-opt -Oz`), in its own target directory; only measured, never shipped.
+    #[allow(dead_code)]
+    Size,
+}
+
 /// Builds, optimises and post-links the module. `target_root` is the outer build's target directory.
-pub(crate) fn build(root: &Path, target_root: &Path, cargo: &str) -> Result<Built, String> {
-    let target_dir = target_root.join("wasm");
+pub(crate) fn build(root: &Path, target_root: &Path, cargo: &str, tuning: Tuning) -> Result<Built, String> {
+    let target_dir = target_root.join(match tuning {
+        Tuning::Speed => "wasm",
+        Tuning::Size => "wasm-size",
+    });
     let mut cmd = Command::new(cargo);
+    if tuning == Tuning::Size {
+        cmd.env("CARGO_PROFILE_WASM_OPT_LEVEL", "s");
+    }
     cmd.current_dir(root)
         .args(["build", "--package", "policy-wasm", "--profile", "wasm", "--target", "wasm32-unknown-unknown"])
         .arg(format!("--target-dir={}", target_dir.display()));
@@ -71,15 +86,20 @@ pub(crate) fn build(root: &Path, target_root: &Path, cargo: &str) -> Result<Buil
     let (input, unoptimized) = match wasm_opt() {
         Some(tool) => {
             let optimized = built.with_extension("opt.wasm");
+            let level = match tuning {
+                Tuning::Speed => "-O3",
+                Tuning::Size => "-Oz",
+            };
             let status = Command::new(&tool)
-                .args(WASM_OPT_ARGS)
+                .arg(level)
+                .args(WASM_FEATURES)
                 .arg(&built)
                 .arg("-o")
                 .arg(&optimized)
                 .status()
                 .map_err(|e| format!("cannot run {}: {e}", tool.display()))?;
             if !status.success() {
-                return Err(format!("{} {} failed ({status})", tool.display(), WASM_OPT_ARGS.join(" ")));
+                return Err(format!("{} {} {} failed ({status})", tool.display(), level, WASM_FEATURES.join(" ")));
             }
             (optimized, None)
         }

@@ -41,7 +41,11 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("preview") => preview(args.get(1..).unwrap_or_default()),
         Some("test") => test(),
-        Some("build-wasm") => build_wasm().map(|path| println!("{}", path.display())),
+        Some("build-wasm") => match args.get(1).map(String::as_str) {
+            None => build_wasm().map(|path| println!("{}", path.display())),
+            Some("--small") => build_wasm_for_size().map(|path| println!("{}", path.display())),
+            Some(other) => Err(format!("unknown argument `{other}`; usage: cargo xtask build-wasm [--small]")),
+        },
         Some("build-web") => build_web().map(|path| println!("{}", path.display())),
         Some("engines") => engines(),
         Some("lint") => lint(),
@@ -140,8 +144,8 @@ fn build_wasm() -> Result<PathBuf> {
     ensure_wasm_target()?;
     ensure_wasm_opt()?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    println!("+ build the policy module (cargo build --profile wasm, wasm-opt, OPA ABI post-link)");
-    let built = build_module::build(&root(), &target(), &cargo)?;
+    println!("+ build the policy module (cargo build --profile wasm, wasm-opt -O3, OPA ABI post-link)");
+    let built = build_module::build(&root(), &target(), &cargo, build_module::Tuning::Speed)?;
     if let Some(why) = built.unoptimized {
         return Err(why);
     }
@@ -153,6 +157,24 @@ fn build_wasm() -> Result<PathBuf> {
     let twin = out_dir.join("policy-abi1.1.wasm");
     let linked = postlink::add_abi_globals(&built.unlinked, 1, 1).map_err(|e| format!("post-link: {e}"))?;
     std::fs::write(&twin, linked).map_err(|e| format!("cannot write {}: {e}", twin.display()))?;
+    Ok(out)
+}
+
+/// Builds the module tuned for size instead of speed (`target/policy/policy-small.wasm`), for `bench --module`:
+/// the size/speed trade-off of the shipped build is measured, not assumed.
+fn build_wasm_for_size() -> Result<PathBuf> {
+    ensure_wasm_target()?;
+    ensure_wasm_opt()?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    println!("+ build the policy module for size (opt-level s, wasm-opt -Oz, OPA ABI post-link)");
+    let built = build_module::build(&root(), &target(), &cargo, build_module::Tuning::Size)?;
+    if let Some(why) = built.unoptimized {
+        return Err(why);
+    }
+    let out_dir = target().join("policy");
+    std::fs::create_dir_all(&out_dir).map_err(|e| e.to_string())?;
+    let out = out_dir.join("policy-small.wasm");
+    std::fs::write(&out, &built.wasm).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
     Ok(out)
 }
 
