@@ -580,7 +580,7 @@ fn render(
         &mut t,
         at(1000).map(|r| ratio(r.rego, r.wasm) >= 20.0),
         format!(
-            "wasm at least 20× faster than Rego at N = 1 000 ({:.0}×)",
+            "wasm at least 20× faster than Rego at N = 1 000 ({:.1}×)",
             at(1000).map_or(0.0, |r| ratio(r.rego, r.wasm))
         ),
     );
