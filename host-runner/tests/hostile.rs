@@ -266,6 +266,12 @@ fn names_of_ten_thousand_characters_are_refused_and_not_echoed() {
     let file = write(dir.path(), "long-license.yaml", long_license);
     assert_refused(&preview(&[&file]), 3, "InvalidField");
 
+    let long_namespace = LICENSE.replace("namespace: games", &format!("namespace: {long}"));
+    let file = write(dir.path(), "long-namespace.yaml", long_namespace);
+    let run = preview(&[&file]);
+    assert_refused(&run, 3, "InvalidField");
+    assert!(run.stderr.contains("metadata.namespace"), "{}", run.stderr);
+
     let mut call = valid_call(vec![instance_json(&long)]);
     call["license"]["spec"]["activeInstanceName"] = json!(long);
     let (answer, _) = route_in_wasm(&serde_json::to_vec(&call).unwrap());

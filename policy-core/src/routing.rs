@@ -650,7 +650,7 @@ pub(crate) fn object_ref(value: &Value, kind: &str) -> ObjectRef {
     let meta = value.get("metadata");
     let text = |key: &str| meta.and_then(|m| m.get(key)).and_then(Value::as_str).unwrap_or_default();
     let namespace = Some(text("namespace")).filter(|ns| !ns.is_empty()).unwrap_or(crate::model::DEFAULT_NAMESPACE);
-    ObjectRef::new(kind, namespace, &shorten(text("name")))
+    ObjectRef::new(kind, &shorten(namespace), &shorten(text("name")))
 }
 
 /// Checks `kind`, `apiVersion` and that the object has a name.
@@ -680,6 +680,19 @@ pub(crate) fn check_identity(
             object: object.clone(),
             path: "metadata.name".into(),
             detail: "missing field `name`".into(),
+        });
+    }
+    if let Some(ns) = meta.namespace.as_deref().filter(|ns| !ns.is_empty())
+        && !names::is_dns1123_label(ns)
+    {
+        return Err(InputError::InvalidField {
+            object: object.clone(),
+            path: "metadata.namespace".into(),
+            detail: format!(
+                "the namespace is {} characters long; a namespace is at most 63 lowercase letters, digits and `-`, \
+                 starting and ending with a letter or digit",
+                ns.chars().count()
+            ),
         });
     }
     Ok(())
