@@ -16,7 +16,8 @@ fuzz_target!(|data: &[u8]| {
     let Some((&selector, input)) = data.split_first() else { return };
     let id = usize::from(selector) % (Operation::ALL.len() + 1);
     let mut out = Vec::new();
-    let result = policy_wasm::evaluate_into(id as i32, input, &mut out);
+    // Without OPA `data` (the admission entrypoint's related objects come from the `structured` target).
+    let result = policy_wasm::evaluate_into(id as i32, input, None, &mut out);
     let Some(op) = Operation::from_id(id) else {
         assert!(result.is_err(), "unknown entrypoint {id} was accepted");
         assert!(policy_core::call("no/such/operation", input).contains("UnknownOperation"));

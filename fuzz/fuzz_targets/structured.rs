@@ -216,14 +216,47 @@ fuzz_target!(|c: Call| {
     let mut objects = vec![lic.clone()];
     objects.extend(instances.iter().cloned());
     objects.extend(c.other_objects.iter().map(|k| json!({"kind": k, "metadata": {"name": k}})));
+    let first = instances.first().cloned().unwrap_or(Value::Null);
+    // The related objects of an admission review, as OPA `data` (kube-mgmt layout).
+    let mut related = json!({"foundrylicenses": {}, "foundryinstances": {}});
+    for (kind, object) in
+        std::iter::once(("foundrylicenses", &lic)).chain(instances.iter().map(|i| ("foundryinstances", i)))
+    {
+        let ns = object["metadata"]["namespace"].as_str().unwrap_or("default").to_owned();
+        let name = object["metadata"]["name"].as_str().unwrap_or_default().to_owned();
+        related[kind][ns][name] = object.clone();
+    }
+    let data = json!({"kubernetes": related});
     for op in Operation::ALL {
         let call = match op {
             Operation::LicenseRoute => json!({"license": lic, "instances": instances, "observations": observations}),
             Operation::PlatformPreview => json!({"objects": objects, "observations": observations}),
+            Operation::InstanceConfigure | Operation::InstanceDelete => json!({
+                "instance": first, "license": lic, "instances": instances, "observations": observations,
+            }),
+            Operation::AdmissionReview => json!({"request": {
+                "uid": "fuzz",
+                "operation": "CREATE",
+                "kind": {"group": "foundry.platform", "version": "v1alpha1", "kind": first["kind"]},
+                "namespace": first["metadata"]["namespace"],
+                "name": first["metadata"]["name"],
+                "object": first,
+            }}),
+            // The other operations read other shapes; the same pieces still reach their readers and errors.
+            _ => json!({
+                "license": lic, "licenses": [lic], "instances": instances, "observations": observations,
+                "now": observations["now"],
+            }),
         };
         let bytes = serde_json::to_vec(&call).expect("serialises");
-        let answer = policy_core::call(op.name(), &bytes);
-        assert_eq!(answer, policy_core::call(op.name(), &bytes), "not deterministic");
+        let with_data = (op == Operation::AdmissionReview).then_some(&data);
+        let run = || {
+            let mut out = Vec::new();
+            policy_core::api::call_op_with_data_into(op, &bytes, with_data, &mut out);
+            String::from_utf8(out).expect("UTF-8 answer")
+        };
+        let answer = run();
+        assert_eq!(answer, run(), "not deterministic");
         let answer: Value = serde_json::from_str(&answer).expect("JSON answer");
         match (answer["outcome"].as_str(), op) {
             (Some("success"), Operation::LicenseRoute) => check_route_decision(&call, &answer["decision"]),
@@ -232,6 +265,7 @@ fuzz_target!(|c: Call| {
                     check_route_decision(&call, d);
                 }
             }
+            (Some("success"), _) => assert!(!answer["decision"].is_null(), "a success without a decision: {answer}"),
             (Some("failure"), _) => assert!(!answer["errors"].as_array().expect("errors").is_empty()),
             _ => panic!("untagged answer: {answer}"),
         }

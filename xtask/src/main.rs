@@ -130,6 +130,18 @@ fn ensure_wasm_opt() -> Result {
     build_module::wasm_opt().map(|_| ()).ok_or_else(|| "binaryen was installed but `wasm-opt` does not run".into())
 }
 
+/// Installs a C++ compiler (Debian package `g++`) if `c++` is missing: the fuzz crate's libFuzzer is C++.
+fn ensure_cxx() -> Result {
+    if answers("c++", &["--version"]) {
+        return Ok(());
+    }
+    if !answers("apt-get", &["--version"]) {
+        return Err("a C++ compiler (`c++`) is needed to build libFuzzer for the fuzz targets; install g++".into());
+    }
+    run(Command::new("apt-get").args(["update", "-qq"]))?;
+    run(Command::new("apt-get").args(["install", "-y", "-qq", "g++"]))
+}
+
 /// Installs a cargo subcommand from crates.io if `cargo <name> --version` fails.
 fn ensure_cargo_tool(subcommand: &str, package: &str) -> Result {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -280,7 +292,14 @@ fn lint() -> Result {
     run(cargo()
         .args(["clippy", "--package", "policy-wasm", "--no-default-features", "--features", "bindgen"])
         .args(["--target", WASM_TARGET, "--", "-D", "warnings"]))?;
-    run(cargo().args(["fmt", "--manifest-path", "tests/opa-wasm-runner/Cargo.toml", "--", "--check"]))
+    run(cargo().args(["fmt", "--manifest-path", "tests/opa-wasm-runner/Cargo.toml", "--", "--check"]))?;
+    // The fuzz targets live outside the workspace (they need sanitizer flags to run); compile them here so they
+    // cannot fall behind the policy's API. `wasm_host` needs feature `host` (wasmtime), checked by `cargo xtask fuzz`.
+    run(cargo().args(["fmt", "--manifest-path", "fuzz/Cargo.toml", "--", "--check"]))?;
+    ensure_cxx()?;
+    run(cargo()
+        .args(["check", "--manifest-path", "fuzz/Cargo.toml", "--bins", "--locked"])
+        .arg(format!("--target-dir={}", target().join("fuzz-check").display())))
 }
 
 /// Native `policy-core` answers to every corpus case, for the hosts outside this workspace.
@@ -420,6 +439,7 @@ fn fuzz(extra: &[String]) -> Result {
     ensure_wasm_target()?;
     ensure_wasm_opt()?;
     ensure_cargo_tool("fuzz", "cargo-fuzz")?;
+    ensure_cxx()?;
     let corpus_dir = root().join("fuzz").join("corpus");
     run(cargo().args(["run", "--quiet", "--package", "corpus", "--bin", "fuzz-seeds", "--"]).arg(&corpus_dir))?;
     let list = cargo()
