@@ -240,12 +240,12 @@ impl Run<'_> {
             "catalog": self.catalog,
             "runnerImage": self.env.runner_image,
         });
-        let decision: InstanceDecision = self.decide(op, &call)?;
+        let mut decision: InstanceDecision = self.decide(op, &call)?;
         if op == Operation::InstanceDelete {
             // Kratix ignores the output of delete workflows; only the status is written.
             output::write_file_atomic(&self.dirs.metadata.join(STATUS_FILE), decision.status_yaml.as_bytes())?;
         } else {
-            self.write(decision.files.clone(), &decision.status_yaml)?;
+            self.write(std::mem::take(&mut decision.files), &decision.status_yaml)?;
         }
         let message = decision.status.get("message").and_then(Value::as_str).unwrap_or_default();
         let mut lines = vec![format!("{}: {message}", decision.instance)];

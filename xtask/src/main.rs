@@ -153,20 +153,9 @@ fn ensure_cargo_tool(subcommand: &str, package: &str) -> Result {
 
 /// Builds the OPA-ABI module through the one build path (`policy-wasm/build_module.rs`); returns its path.
 fn build_wasm() -> Result<PathBuf> {
-    ensure_wasm_target()?;
-    ensure_wasm_opt()?;
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    println!("+ build the policy module (cargo build --profile wasm, wasm-opt -O3, OPA ABI post-link)");
-    let built = build_module::build(&root(), &target(), &cargo, build_module::Tuning::Speed)?;
-    if let Some(why) = built.unoptimized {
-        return Err(why);
-    }
-    let out_dir = target().join("policy");
-    std::fs::create_dir_all(&out_dir).map_err(|e| e.to_string())?;
-    let out = out_dir.join("policy.wasm");
-    std::fs::write(&out, &built.wasm).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    let (out, built) = build_tuned(build_module::Tuning::Speed, "policy.wasm")?;
     // ABI 1.1 is the same code declaring an older ABI, so SDKs take the eval-context path; only tests use it.
-    let twin = out_dir.join("policy-abi1.1.wasm");
+    let twin = out.with_file_name("policy-abi1.1.wasm");
     let linked = postlink::add_abi_globals(&built.unlinked, 1, 1).map_err(|e| format!("post-link: {e}"))?;
     std::fs::write(&twin, linked).map_err(|e| format!("cannot write {}: {e}", twin.display()))?;
     Ok(out)
@@ -175,19 +164,24 @@ fn build_wasm() -> Result<PathBuf> {
 /// Builds the module tuned for size instead of speed (`target/policy/policy-small.wasm`), for `bench --module`:
 /// the size/speed trade-off of the shipped build is measured, not assumed.
 fn build_wasm_for_size() -> Result<PathBuf> {
+    build_tuned(build_module::Tuning::Size, "policy-small.wasm").map(|(out, _)| out)
+}
+
+/// Builds the module with `tuning` and writes it as `target/policy/<file>`.
+fn build_tuned(tuning: build_module::Tuning, file: &str) -> Result<(PathBuf, build_module::Built)> {
     ensure_wasm_target()?;
     ensure_wasm_opt()?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    println!("+ build the policy module for size (opt-level s, wasm-opt -Oz, OPA ABI post-link)");
-    let built = build_module::build(&root(), &target(), &cargo, build_module::Tuning::Size)?;
+    println!("+ build the policy module ({tuning:?}: cargo build --profile wasm, wasm-opt, OPA ABI post-link)");
+    let built = build_module::build(&root(), &target(), &cargo, tuning)?;
     if let Some(why) = built.unoptimized {
         return Err(why);
     }
     let out_dir = target().join("policy");
     std::fs::create_dir_all(&out_dir).map_err(|e| e.to_string())?;
-    let out = out_dir.join("policy-small.wasm");
+    let out = out_dir.join(file);
     std::fs::write(&out, &built.wasm).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
-    Ok(out)
+    Ok((out, built))
 }
 
 /// The exact `wasm-bindgen` version `policy-wasm` pins (`wasm-bindgen = { version = "=X", ... }`).
