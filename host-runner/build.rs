@@ -1,19 +1,10 @@
 //! Embeds the policy module in the binary, so `host-runner` is self-contained.
 //!
 //! With `FOUNDRY_POLICY_WASM=<file>` that file is embedded as it is. Otherwise the module is built here: a nested
-//! `cargo build` of `policy-wasm` through the one build path of the module (`policy-wasm/build_module.rs`: wasm32,
+//! `cargo build` of `policy-wasm` through the one build path of the module (the `module-build` crate: wasm32,
 //! profile `wasm`, `wasm-opt`, the OPA ABI post-link step). Cargo reruns this only when the policy sources change.
 
 use std::path::PathBuf;
-
-#[path = "../policy-wasm/postlink.rs"]
-mod postlink;
-
-#[path = "../policy-wasm/build_module.rs"]
-mod build_module;
-
-#[path = "src/engine_config.rs"]
-mod engine_config;
 
 fn main() {
     if let Err(e) = run() {
@@ -35,7 +26,7 @@ fn run() -> Result<(), String> {
 fn precompile(wasm: &std::path::Path, cwasm: &std::path::Path) -> Result<(), String> {
     let bytes = std::fs::read(wasm).map_err(|e| e.to_string())?;
     let mut config = wasmtime::Config::new();
-    engine_config::configure(&mut config);
+    module_build::engine_config(&mut config);
     let engine = wasmtime::Engine::new(&config).map_err(|e| format!("wasmtime engine: {e}"))?;
     let native = engine.precompile_module(&bytes).map_err(|e| format!("precompiling the policy module: {e}"))?;
     std::fs::write(cwasm, native).map_err(|e| format!("cannot write {}: {e}", cwasm.display()))
@@ -58,8 +49,7 @@ fn embed_module(root: &std::path::Path, out: &std::path::Path) -> Result<(), Str
         "policy-wasm/src",
         "policy-wasm/Cargo.toml",
         "policy-wasm/build.rs",
-        "policy-wasm/postlink.rs",
-        "policy-wasm/build_module.rs",
+        "module-build/src",
         "Cargo.lock",
         "Cargo.toml",
     ] {
@@ -67,7 +57,7 @@ fn embed_module(root: &std::path::Path, out: &std::path::Path) -> Result<(), Str
     }
     let target_root = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let built = build_module::build(root, &target_root, &cargo, build_module::Tuning::Speed)?;
+    let built = module_build::build(root, &target_root, &cargo, module_build::Tuning::Speed)?;
     if let Some(why) = &built.unoptimized {
         println!("cargo:warning=the embedded policy module is not size-optimised: {why}");
     }

@@ -1,6 +1,6 @@
 # The routing rules of a FoundryLicense (policy-core/src/routing.rs), written in Rego for comparison.
 #
-# Input: the `foundry/license/route` call (`license`, `instances`, `observations`), already valid.
+# Input: the `foundry/license/route` call (`license`, `instances`, `observations`, `now`), already valid.
 # Output: `data.foundry.route.decision` with the facts the policy decides: the active and desired instance, each
 # instance's state, reason, backend and hostname, the warnings (code and message), the pending switch, and one
 # HTTPRoute per instance. Input validation, the status conditions and the YAML files are not written here; the
@@ -175,7 +175,7 @@ blocked := "PlayerCountUnknown" if {
 }
 
 # Rule 5: the grace period, counted from a trusted `status.pendingSince` (else from now).
-now_ns := time.parse_rfc3339_ns(input.observations.now)
+now_ns := time.parse_rfc3339_ns(input.now)
 
 recorded_ns := t if {
 	nonempty(license.status.pendingSince)

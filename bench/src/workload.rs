@@ -49,9 +49,9 @@ pub fn instance(i: usize) -> Value {
     })
 }
 
-/// The observations: the time and the players of the current instance.
+/// The observations: the players of the current instance.
 pub fn observations() -> Value {
-    json!({"now": NOW, "players": [{"instance": instance_name(0), "connected": 2}]})
+    json!({"players": [{"instance": instance_name(0), "connected": 2}]})
 }
 
 /// The `foundry/license/route` call with `n` instances.
@@ -60,6 +60,7 @@ pub fn route_call(n: usize) -> Value {
         "license": license(),
         "instances": (0..n).map(instance).collect::<Vec<_>>(),
         "observations": observations(),
+        "now": NOW,
     })
 }
 
@@ -69,10 +70,14 @@ pub fn route_call(n: usize) -> Value {
 pub fn write_preview_files(n: usize, dir: &Path) -> std::io::Result<(std::path::PathBuf, std::path::PathBuf)> {
     let platform = dir.join("platform");
     std::fs::create_dir_all(&platform)?;
-    std::fs::write(platform.join("license.yaml"), policy_core::yaml::to_yaml(&license()))?;
+    std::fs::write(platform.join("license.yaml"), policy_core::api::to_yaml(&license()))?;
     let list = json!({"apiVersion": "v1", "kind": "List", "items": (0..n).map(instance).collect::<Vec<_>>()});
-    std::fs::write(platform.join("instances.yaml"), policy_core::yaml::to_yaml(&list))?;
+    std::fs::write(platform.join("instances.yaml"), policy_core::api::to_yaml(&list))?;
     let observations_file = dir.join("observations.yaml");
-    std::fs::write(&observations_file, policy_core::yaml::to_yaml(&observations()))?;
+    let mut file = observations();
+    if let Some(map) = file.as_object_mut() {
+        map.insert("now".into(), json!(NOW));
+    }
+    std::fs::write(&observations_file, policy_core::api::to_yaml(&file))?;
     Ok((platform, observations_file))
 }

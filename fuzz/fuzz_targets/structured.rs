@@ -211,8 +211,8 @@ fuzz_target!(|c: Call| {
             v
         })
         .collect();
-    let observations =
-        json!({"now": c.now.clone().unwrap_or_else(|| "2026-11-22T18:30:00Z".into()), "players": players});
+    let now = json!(c.now.clone().unwrap_or_else(|| "2026-11-22T18:30:00Z".into()));
+    let observations = json!({"players": players});
     let mut objects = vec![lic.clone()];
     objects.extend(instances.iter().cloned());
     objects.extend(c.other_objects.iter().map(|k| json!({"kind": k, "metadata": {"name": k}})));
@@ -229,10 +229,12 @@ fuzz_target!(|c: Call| {
     let data = json!({"kubernetes": related});
     for op in Operation::ALL {
         let call = match op {
-            Operation::LicenseRoute => json!({"license": lic, "instances": instances, "observations": observations}),
-            Operation::PlatformPreview => json!({"objects": objects, "observations": observations}),
+            Operation::LicenseRoute => {
+                json!({"license": lic, "instances": instances, "observations": observations, "now": now})
+            }
+            Operation::PlatformPreview => json!({"objects": objects, "observations": observations, "now": now}),
             Operation::InstanceConfigure | Operation::InstanceDelete => json!({
-                "instance": first, "license": lic, "instances": instances, "observations": observations,
+                "instance": first, "license": lic, "instances": instances, "now": now,
             }),
             Operation::AdmissionReview => json!({"request": {
                 "uid": "fuzz",
@@ -244,8 +246,7 @@ fuzz_target!(|c: Call| {
             }}),
             // The other operations read other shapes; the same pieces still reach their readers and errors.
             _ => json!({
-                "license": lic, "licenses": [lic], "instances": instances, "observations": observations,
-                "now": observations["now"],
+                "license": lic, "licenses": [lic], "instances": instances, "observations": observations, "now": now,
             }),
         };
         let bytes = serde_json::to_vec(&call).expect("serialises");

@@ -17,7 +17,7 @@ use std::path::Path;
 fuzz_target!(|data: &[u8]| {
     let Ok(objects) = load::objects_from_bytes(Path::new("fuzz.yaml"), data) else { return };
     let values: Vec<&Value> = objects.iter().map(|o| &o.value).collect();
-    let call = json!({"objects": values, "observations": {"now": "2026-11-22T18:30:00Z"}});
+    let call = json!({"objects": values, "now": "2026-11-22T18:30:00Z"});
     let input = serde_json::to_vec(&call).expect("a parsed document serialises");
     let answer = policy_core::call("foundry/platform/preview", &input);
     let answer: Value = serde_json::from_str(&answer).expect("answers are JSON");

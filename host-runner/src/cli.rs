@@ -5,14 +5,15 @@ use crate::cluster::{RECONCILE_LABEL, Recorded, Snapshot};
 use crate::engine::{Limits, PolicyEngine};
 use crate::error::{RunError, exit};
 use crate::kratix::{self, KratixDirs, KratixEnv, Run};
-use crate::kube_api::KubeCluster;
+use crate::kube::{KubeClient, LiveCluster};
+use crate::policy::{Policy, PolicyError};
 use crate::preview::{self, PreviewOptions};
 use crate::probe::{HttpFetcher, NoFetch, ProbeSettings};
 use crate::render::OutputFormat;
 use crate::{monitor, standby};
 use clap::{Args, Parser, Subcommand};
-use policy_core::time::Timestamp;
-use policy_core::versions::CatalogListing;
+use policy_core::api::Timestamp;
+use policy_core::api::catalog::CatalogCall;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -47,8 +48,8 @@ pub struct EngineArgs {
 }
 
 impl EngineArgs {
-    /// Loads the engine these flags ask for.
-    pub fn load(&self) -> Result<PolicyEngine, RunError> {
+    /// Loads the policy these flags ask for.
+    pub fn load(&self) -> Result<Policy, RunError> {
         let mut limits = Limits::default();
         if let Some(fuel) = self.fuel {
             limits.fuel = fuel;
@@ -56,10 +57,10 @@ impl EngineArgs {
         if let Some(mib) = self.memory_mib {
             limits.memory_bytes = mib.saturating_mul(1 << 20);
         }
-        Ok(match &self.module {
+        Ok(Policy::new(match &self.module {
             Some(path) => PolicyEngine::from_file(path, limits)?,
             None => PolicyEngine::embedded(limits)?,
-        })
+        }))
     }
 }
 
@@ -130,13 +131,13 @@ pub struct MonitorArgs {
     #[arg(long, env = "FOUNDRY_NAMESPACE", value_name = "NAMESPACE")]
     pub namespace: String,
     /// Foundry's status endpoint.
-    #[arg(long, default_value = policy_core::monitor::DEFAULT_STATUS_URL, value_name = "URL")]
+    #[arg(long, default_value = policy_core::api::monitor::DEFAULT_STATUS_URL, value_name = "URL")]
     pub status_url: String,
     /// Seconds between polls while they succeed.
-    #[arg(long, default_value_t = policy_core::monitor::DEFAULT_INTERVAL_SECONDS, value_name = "SECS")]
+    #[arg(long, default_value_t = policy_core::api::monitor::DEFAULT_INTERVAL_SECONDS, value_name = "SECS")]
     pub interval: u64,
     /// Longest wait between polls while Foundry does not answer, in seconds.
-    #[arg(long, default_value_t = policy_core::monitor::DEFAULT_MAX_BACKOFF_SECONDS, value_name = "SECS")]
+    #[arg(long, default_value_t = policy_core::api::monitor::DEFAULT_MAX_BACKOFF_SECONDS, value_name = "SECS")]
     pub max_backoff: u64,
     /// Timeout of each poll, in seconds.
     #[arg(long, default_value_t = 5, value_name = "SECS")]
@@ -267,7 +268,7 @@ pub fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> u8 {
 fn run(cli: &Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<(), RunError> {
     match &cli.command {
         Command::Preview(args) => {
-            let engine = cli.engine.load()?;
+            let policy = cli.engine.load()?;
             let options = PreviewOptions {
                 paths: args.paths.clone(),
                 observations: args.observations.clone(),
@@ -275,21 +276,19 @@ fn run(cli: &Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<(), 
                 out_dir: args.out.clone(),
                 catalog: catalog::read(args.catalog.as_deref(), None)?,
             };
-            preview::run(&engine, &options, clock(), stdout, stderr).map(|_| ())
+            preview::run(&policy, &options, clock(), stdout, stderr).map(|_| ())
         }
         Command::Kratix(args) => run_kratix(cli, args, stdout, stderr),
         Command::Catalog(args) => {
-            let engine = cli.engine.load()?;
-            let call = serde_json::json!({"catalog": catalog::read(args.catalog.as_deref(), None)?});
-            let answer = engine.evaluate(policy_core::Operation::CatalogList.name(), &serde_json::to_vec(&call)?)?;
-            let answer: policy_core::Answer<CatalogListing> = serde_json::from_slice(&answer)
-                .map_err(|e| crate::engine::EngineError::MalformedAnswer(format!("not a catalog listing: {e}")))?;
-            let listing = answer.into_result().map_err(|d| {
-                RunError::Invalid(
+            let policy = cli.engine.load()?;
+            let call = CatalogCall { catalog: catalog::read(args.catalog.as_deref(), None)? };
+            let listing = policy.catalog(&call).map_err(|e| match e {
+                PolicyError::Engine(e) => RunError::Policy(e),
+                PolicyError::Refused(d) => RunError::Invalid(
                     d.into_iter()
                         .map(|diagnostic| crate::error::Located { diagnostic, source: args.catalog.clone() })
                         .collect(),
-                )
+                ),
             })?;
             let text = crate::render::catalog(&listing, args.output);
             stdout
@@ -321,10 +320,10 @@ fn runtime() -> Result<Arc<tokio::runtime::Runtime>, RunError> {
 }
 
 fn run_standby(cli: &Cli, args: &StandbyArgs, stdout: &mut dyn Write) -> Result<(), RunError> {
-    let engine = cli.engine.load()?;
+    let policy = cli.engine.load()?;
     let rt = runtime()?;
     let api_timeout = Duration::from_secs(args.api_timeout.max(1));
-    let cluster = KubeCluster::connect(rt.clone(), args.kubeconfig.as_deref(), api_timeout)?;
+    let cluster = rt.block_on(KubeClient::connect(args.kubeconfig.as_deref(), api_timeout))?;
     let options = standby::StandbyOptions {
         listen: args.listen,
         activation: args.activation,
@@ -343,17 +342,16 @@ fn run_standby(cli: &Cli, args: &StandbyArgs, stdout: &mut dyn Write) -> Result<
         let _ = writeln!(stdout, "standby-page: listening on {addr}");
         let _ = stdout.flush();
     };
-    rt.block_on(standby::serve(engine, cluster.client(), api_timeout, options, clock, announce))
-        .map_err(|e| RunError::Usage(e.to_string()))
+    rt.block_on(standby::serve(policy, cluster, options, clock, announce)).map_err(|e| RunError::Usage(e.to_string()))
 }
 
 fn run_monitor(cli: &Cli, args: &MonitorArgs, stderr: &mut dyn Write) -> Result<(), RunError> {
-    let engine = cli.engine.load()?;
+    let policy = cli.engine.load()?;
     let rt = runtime()?;
-    let cluster =
-        KubeCluster::connect(rt.clone(), args.kubeconfig.as_deref(), Duration::from_secs(args.api_timeout.max(1)))?;
+    let api_timeout = Duration::from_secs(args.api_timeout.max(1));
+    let cluster = rt.block_on(KubeClient::connect(args.kubeconfig.as_deref(), api_timeout))?;
     let fetcher = HttpFetcher::new(
-        rt,
+        rt.clone(),
         ProbeSettings { timeout: Duration::from_secs(args.probe_timeout.max(1)), connect_to: None },
     );
     let settings = monitor::MonitorSettings {
@@ -364,21 +362,21 @@ fn run_monitor(cli: &Cli, args: &MonitorArgs, stderr: &mut dyn Write) -> Result<
         max_backoff: args.max_backoff,
         iterations: args.iterations,
     };
-    monitor::run(&engine, &cluster, &fetcher, &settings, &clock, &std::thread::sleep, stderr).map_err(|e| match e {
-        monitor::MonitorError::Policy(crate::policy::PolicyCallError::Engine(e)) => RunError::Policy(e),
+    rt.block_on(monitor::run(&policy, &cluster, &fetcher, &settings, &clock, stderr)).map_err(|e| match e {
+        monitor::MonitorError::Policy(PolicyError::Engine(e)) => RunError::Policy(e),
         other => RunError::Usage(other.to_string()),
     })
 }
 
 fn run_kratix(cli: &Cli, args: &KratixArgs, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<(), RunError> {
-    let engine = cli.engine.load()?;
+    let policy = cli.engine.load()?;
     let env = KratixEnv::read(|k| std::env::var(k).ok());
     let dirs = KratixDirs {
         input: args.input_dir.clone(),
         output: args.output_dir.clone(),
         metadata: args.metadata_dir.clone(),
     };
-    let observations = kratix::base_observations(args.observations.as_deref(), clock())?;
+    let (observations, now) = kratix::base_observations(args.observations.as_deref(), clock())?;
     let catalog = catalog::read(args.catalog.as_deref(), std::env::var_os(catalog::CATALOG_ENV).map(PathBuf::from))?;
     let report = |summary: &kratix::Summary, out: &mut dyn Write| {
         for line in &summary.lines {
@@ -389,7 +387,7 @@ fn run_kratix(cli: &Cli, args: &KratixArgs, stdout: &mut dyn Write, stderr: &mut
         let snapshot_path =
             args.snapshot.as_deref().ok_or_else(|| RunError::Usage("--offline needs --snapshot".into()))?;
         let snapshot = Snapshot::from_path(snapshot_path)?;
-        let run = Run { engine: &engine, cluster: &snapshot, fetcher: &NoFetch, dirs, env, observations, catalog };
+        let run = Run { policy: &policy, cluster: &snapshot, fetcher: &NoFetch, dirs, env, observations, now, catalog };
         let result = run.execute(stderr);
         for change in snapshot.recorded() {
             let _ = writeln!(stderr, "offline: {}", describe_change(&change));
@@ -402,11 +400,11 @@ fn run_kratix(cli: &Cli, args: &KratixArgs, stdout: &mut dyn Write, stderr: &mut
             .build()
             .map_err(|e| RunError::Internal(format!("async runtime: {e}")))?,
     );
-    let cluster = KubeCluster::connect(rt.clone(), args.kubeconfig.as_deref(), Duration::from_secs(args.api_timeout))?;
+    let cluster = LiveCluster::connect(rt.clone(), args.kubeconfig.as_deref(), Duration::from_secs(args.api_timeout))?;
     let settings =
         ProbeSettings { timeout: Duration::from_secs(args.probe_timeout), connect_to: args.connect_to.clone() };
     let fetcher = HttpFetcher::new(rt, settings);
-    let run = Run { engine: &engine, cluster: &cluster, fetcher: &fetcher, dirs, env, observations, catalog };
+    let run = Run { policy: &policy, cluster: &cluster, fetcher: &fetcher, dirs, env, observations, now, catalog };
     run.execute(stderr).map(|summary| report(&summary, stdout))
 }
 

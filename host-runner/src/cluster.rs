@@ -1,7 +1,7 @@
 //! What the workflows need from a cluster, and the offline stand-in for it.
 //!
 //! The workflows talk to a [`Cluster`]: list the instances of a namespace, get a license, ask a license to
-//! re-route, and publish a status at once. Live runs use the Kubernetes API ([`crate::kube_api`]); offline runs
+//! re-route, and publish a status at once. Live runs use the Kubernetes API ([`crate::kube::LiveCluster`]); offline runs
 //! use a [`Snapshot`] of objects read from a file, which records the changes a live run would have made instead
 //! of making them. The workflows cannot tell the difference, so the same code decides in both modes.
 
@@ -90,6 +90,16 @@ pub enum ClusterError {
         /// What was wrong.
         detail: String,
     },
+    /// A list holds more objects than the host reads.
+    #[error("more than {limit} {resource} in namespace `{namespace}`; at most {limit} are read")]
+    TooMany {
+        /// The resource.
+        resource: String,
+        /// The namespace.
+        namespace: String,
+        /// The limit.
+        limit: usize,
+    },
     /// The offline snapshot could not be read.
     #[error("the snapshot cannot be used: {0}")]
     Snapshot(String),
@@ -104,6 +114,7 @@ impl ClusterError {
             Self::Refused { .. } => "ClusterRefused",
             Self::Unavailable { .. } => "ClusterUnavailable",
             Self::Malformed { .. } => "ClusterMalformedAnswer",
+            Self::TooMany { .. } => "ClusterListTooLarge",
             Self::Snapshot(_) => "SnapshotUnusable",
         }
     }
@@ -116,6 +127,10 @@ impl ClusterError {
             Self::Refused { .. } => "check that the Promises are installed (the CRDs exist) and the object is valid",
             Self::Unavailable { .. } => "the API server is unreachable or failing; Kratix retries the workflow",
             Self::Malformed { .. } => "check the API server and any proxy in between; Kratix retries the workflow",
+            Self::TooMany { .. } => {
+                "one license routes at most 10000 instances: move instances to another namespace or license, or \
+                 delete the ones no longer used"
+            }
             Self::Snapshot(_) => "fix the snapshot file given with --snapshot",
         }
     }

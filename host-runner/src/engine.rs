@@ -18,7 +18,7 @@ use wasmtime::{
 /// The policy module built from this repository's `policy-wasm`, embedded at build time.
 pub static EMBEDDED_POLICY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/policy.wasm"));
 
-/// The same module compiled to native code at build time, with [`crate::engine_config`]'s configuration.
+/// The same module compiled to native code at build time, with [`module_build::engine_config`]'s configuration.
 static EMBEDDED_NATIVE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/policy.cwasm"));
 
 const PAGE: usize = 65_536;
@@ -408,7 +408,7 @@ impl PolicyEngine {
 
 fn new_engine() -> Result<Engine, EngineError> {
     let mut config = Config::new();
-    crate::engine_config::configure(&mut config);
+    module_build::engine_config(&mut config);
     Engine::new(&config).map_err(|e| EngineError::InvalidModule(format!("wasmtime engine: {e}")))
 }
 

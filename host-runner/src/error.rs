@@ -84,7 +84,7 @@ impl RunError {
             Self::Usage(_) => exit::USAGE,
             Self::Load(_) | Self::Invalid(_) => exit::INVALID_INPUT,
             Self::Policy(_) => exit::POLICY,
-            Self::Cluster(ClusterError::Snapshot(_)) => exit::INVALID_INPUT,
+            Self::Cluster(ClusterError::Snapshot(_) | ClusterError::TooMany { .. }) => exit::INVALID_INPUT,
             Self::Cluster(_) => exit::SERVICE,
             Self::Serve(ServeError::Directory { .. }) => exit::USAGE,
             Self::Output { .. } | Self::Serve(_) | Self::Internal(_) => exit::INTERNAL,

@@ -11,19 +11,16 @@
 //! once, because Kratix applies `status.yaml` only when the pipeline succeeds.
 
 use crate::cluster::{Cluster, StatusTarget};
-use crate::engine::{EngineError, PolicyEngine};
 use crate::error::{Located, RunError};
 use crate::load;
 use crate::output::{self, PlannedFile};
+use crate::policy::{Policy, PolicyError};
 use crate::probe::StatusFetcher;
-use policy_core::api::Answer;
-use policy_core::decision::{RouteDecision, STATUS_FILE};
-use policy_core::foundry::StatusReading;
-use policy_core::instance::InstanceDecision;
+use policy_core::Diagnostic;
+use policy_core::api::instance::InstanceCall;
+use policy_core::api::license::RouteCallRef;
+use policy_core::api::{OutputFile, STATUS_FILE, Timestamp, namespace_of};
 use policy_core::model::{INSTANCE_KIND, LICENSE_KIND};
-use policy_core::time::Timestamp;
-use policy_core::{Diagnostic, Operation};
-use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -113,7 +110,7 @@ impl Workflow {
 /// Everything a workflow run uses.
 pub struct Run<'a> {
     /// The policy.
-    pub engine: &'a PolicyEngine,
+    pub policy: &'a Policy,
     /// The cluster (live or snapshot).
     pub cluster: &'a dyn Cluster,
     /// The status fetcher (live or none).
@@ -122,8 +119,10 @@ pub struct Run<'a> {
     pub dirs: KratixDirs,
     /// The environment.
     pub env: KratixEnv,
-    /// The observations to start from (`now` and any known player counts).
+    /// The observations to start from (any known player counts).
     pub observations: Value,
+    /// The time of the decision (RFC 3339).
+    pub now: String,
     /// The operator's release catalog (`null`: the shipped one).
     pub catalog: Value,
 }
@@ -141,8 +140,9 @@ pub struct Summary {
     pub lines: Vec<String>,
 }
 
-/// The observations to start from: the file's content (if any), with `now` from the clock when it has none.
-pub fn base_observations(file: Option<&Path>, clock: Timestamp) -> Result<Value, RunError> {
+/// The observations to start from and the time of the decision: the file's content (if any), with `now` from the
+/// clock when it has none.
+pub fn base_observations(file: Option<&Path>, clock: Timestamp) -> Result<(Value, String), RunError> {
     crate::preview::read_observations(file, clock)
 }
 
@@ -164,8 +164,7 @@ impl Run<'_> {
         let workflow = Workflow::select(&self.env, &kind)?;
         let result = match workflow {
             Workflow::LicenseConfigure => self.license_configure(&object),
-            Workflow::InstanceConfigure => self.instance(&object, Operation::InstanceConfigure),
-            Workflow::InstanceDelete => self.instance(&object, Operation::InstanceDelete),
+            Workflow::InstanceConfigure | Workflow::InstanceDelete => self.instance(&object, workflow),
         };
         match result {
             Err(RunError::Invalid(problems)) => {
@@ -178,19 +177,24 @@ impl Run<'_> {
 
     fn license_configure(&self, license: &Value) -> Result<Summary, RunError> {
         let namespace = namespace_of(license);
-        let instances = self.cluster.list_instances(&namespace)?;
+        let instances = self.cluster.list_instances(namespace)?;
         let mut observations = self.observations.clone();
         // Serialised straight from the objects (no copy of thousands of instances as a second `Value`).
-        let call = |observations: &Value| {
-            serde_json::to_vec(&json_call::Route { license, instances: &instances, observations })
+        let route = |observations: &Value| {
+            self.located(self.policy.route(&RouteCallRef {
+                license,
+                instances: &instances,
+                observations,
+                now: &self.now,
+            }))
         };
-        let mut decision: RouteDecision = self.decide_bytes(Operation::LicenseRoute, call(&observations)?)?;
+        let mut decision = route(&observations)?;
         let mut lines = Vec::new();
         // The gate needed a player count nobody measured: probe that one instance (once) and decide again.
         if let Some(check) = decision.player_check.clone().filter(|c| !c.observed)
             && let Some(fetch) = self.fetcher.fetch(&check.url, &check.instance, &check.namespace)
         {
-            let reading: StatusReading = self.decide(Operation::InstanceObserve, &serde_json::to_value(&fetch)?)?;
+            let reading = self.located(self.policy.observe(&fetch))?;
             lines.push(match (&reading.observation.connected, &reading.observation.error) {
                 (Some(n), _) => format!("probed {}: {n} connected", check.url),
                 (None, Some(e)) => format!("probed {}: player count unknown ({e})", check.url),
@@ -201,7 +205,7 @@ impl Run<'_> {
             } else if let Some(map) = observations.as_object_mut() {
                 map.insert("players".into(), json!([reading.observation]));
             }
-            decision = self.decide_bytes(Operation::LicenseRoute, call(&observations)?)?;
+            decision = route(&observations)?;
         }
         let files = std::mem::take(&mut decision.files);
         let written = files.len();
@@ -220,35 +224,38 @@ impl Run<'_> {
         Ok(Summary { lines })
     }
 
-    fn instance(&self, instance: &Value, op: Operation) -> Result<Summary, RunError> {
+    fn instance(&self, instance: &Value, workflow: Workflow) -> Result<Summary, RunError> {
         let namespace = namespace_of(instance);
         let license_name = instance.pointer("/spec/licenseRef/name").and_then(Value::as_str).unwrap_or_default();
         let license = match license_name {
             "" => None,
-            name => self.cluster.get_license(&namespace, name)?,
+            name => self.cluster.get_license(namespace, name)?,
         };
         // Admission, copies and shares look at the license's other instances; a deletion needs none of that.
-        let instances = match op {
-            Operation::InstanceConfigure => self.cluster.list_instances(&namespace)?,
+        let instances = match workflow {
+            Workflow::InstanceConfigure => self.cluster.list_instances(namespace)?,
             _ => Vec::new(),
         };
-        let call = json!({
-            "instance": instance,
-            "license": license,
-            "instances": instances,
-            "observations": self.observations,
-            "catalog": self.catalog,
-            "runnerImage": self.env.runner_image,
-        });
-        let mut decision: InstanceDecision = self.decide(op, &call)?;
-        if op == Operation::InstanceDelete {
+        let call = InstanceCall {
+            instance: instance.clone(),
+            license: license.unwrap_or(Value::Null),
+            instances: instances.into_iter().map(std::borrow::Cow::into_owned).collect(),
+            now: Some(self.now.clone()),
+            catalog: self.catalog.clone(),
+            runner_image: self.env.runner_image.clone(),
+        };
+        let mut decision = match workflow {
+            Workflow::InstanceDelete => self.located(self.policy.delete(&call))?,
+            _ => self.located(self.policy.configure(&call))?,
+        };
+        drop(call);
+        if workflow == Workflow::InstanceDelete {
             // Kratix ignores the output of delete workflows; only the status is written.
             output::write_file_atomic(&self.dirs.metadata.join(STATUS_FILE), decision.status_yaml.as_bytes())?;
         } else {
             self.write(std::mem::take(&mut decision.files), &decision.status_yaml)?;
         }
-        let message = decision.status.get("message").and_then(Value::as_str).unwrap_or_default();
-        let mut lines = vec![format!("{}: {message}", decision.instance)];
+        let mut lines = vec![format!("{}: {}", decision.instance, decision.status.message)];
         lines.extend(decision.warnings.iter().map(|w| format!("warning[{}]: {}", w.code, w.message)));
         match (&decision.reroute, self.env.dry_run) {
             (Some(license), false) => {
@@ -261,27 +268,21 @@ impl Run<'_> {
         Ok(Summary { lines })
     }
 
-    /// Calls the policy and decodes its answer; a refusal becomes [`RunError::Invalid`].
-    fn decide<T: DeserializeOwned>(&self, op: Operation, call: &Value) -> Result<T, RunError> {
-        self.decide_bytes(op, serde_json::to_vec(call)?)
-    }
-
-    /// [`Self::decide`] for a call already serialised.
-    fn decide_bytes<T: DeserializeOwned>(&self, op: Operation, input: Vec<u8>) -> Result<T, RunError> {
-        let answer = self.engine.evaluate(op.name(), &input)?;
-        drop(input);
-        let answer: Answer<T> = serde_json::from_slice(&answer)
-            .map_err(|e| EngineError::MalformedAnswer(format!("not a `{}` answer: {e}", op.name())))?;
-        answer.into_result().map_err(|diagnostics| {
-            let source = self.dirs.input.join("object.yaml");
-            RunError::Invalid(
-                diagnostics.into_iter().map(|d| Located { diagnostic: d, source: Some(source.clone()) }).collect(),
-            )
+    /// A policy refusal becomes [`RunError::Invalid`], located in the input object.
+    fn located<T>(&self, result: Result<T, PolicyError>) -> Result<T, RunError> {
+        result.map_err(|e| match e {
+            PolicyError::Engine(e) => RunError::Policy(e),
+            PolicyError::Refused(diagnostics) => {
+                let source = self.dirs.input.join("object.yaml");
+                RunError::Invalid(
+                    diagnostics.into_iter().map(|d| Located { diagnostic: d, source: Some(source.clone()) }).collect(),
+                )
+            }
         })
     }
 
     /// Replaces the output directory's content, then writes the status (the status never outruns the output).
-    fn write(&self, files: Vec<policy_core::manifests::OutputFile>, status_yaml: &str) -> Result<(), RunError> {
+    fn write(&self, files: Vec<OutputFile>, status_yaml: &str) -> Result<(), RunError> {
         let planned: Vec<PlannedFile> =
             files.into_iter().map(|f| PlannedFile { path: f.path, content: f.content.into_bytes() }).collect();
         check_status(status_yaml)?;
@@ -304,30 +305,6 @@ impl Run<'_> {
     }
 }
 
-/// Calls serialised from borrowed parts.
-mod json_call {
-    use serde::Serialize;
-    use serde_json::Value;
-    use std::borrow::Cow;
-
-    /// A `foundry/license/route` call.
-    #[derive(Serialize)]
-    pub(super) struct Route<'a> {
-        pub(super) license: &'a Value,
-        pub(super) instances: &'a [Cow<'a, Value>],
-        pub(super) observations: &'a Value,
-    }
-}
-
-fn namespace_of(object: &Value) -> String {
-    object
-        .pointer("/metadata/namespace")
-        .and_then(Value::as_str)
-        .filter(|ns| !ns.is_empty())
-        .unwrap_or(policy_core::model::DEFAULT_NAMESPACE)
-        .to_owned()
-}
-
 fn status_target(object: &Value, plural: Option<&str>) -> Option<StatusTarget> {
     let (group, version) = object.get("apiVersion").and_then(Value::as_str)?.split_once('/')?;
     let name = object.pointer("/metadata/name").and_then(Value::as_str)?;
@@ -341,7 +318,7 @@ fn status_target(object: &Value, plural: Option<&str>) -> Option<StatusTarget> {
         group: group.into(),
         version: version.into(),
         plural,
-        namespace: namespace_of(object),
+        namespace: namespace_of(object).to_owned(),
         name: name.into(),
     })
 }

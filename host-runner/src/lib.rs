@@ -8,7 +8,8 @@
 //! - [`load`]: reading Kubernetes objects from YAML, with limits;
 //! - [`preview`]: the `preview` command;
 //! - [`kratix`]: the Kratix pipeline runtime (`kratix` command) and its workflows;
-//! - [`cluster`]: what the workflows need from a cluster, and the offline snapshot; [`kube_api`]: the live one;
+//! - [`cluster`]: what the workflows need from a cluster, and the offline snapshot; [`kube`]: the one Kubernetes
+//!   client (live runs, the monitor and the services);
 //! - [`probe`]: fetching Foundry's status endpoint;
 //! - [`standby`]: the standby page service (`standby-page` command); [`monitor`]: the player monitor sidecar
 //!   (`monitor` command); [`policy`]: one typed policy call;
@@ -21,10 +22,9 @@ pub mod catalog;
 pub mod cli;
 pub mod cluster;
 pub mod engine;
-mod engine_config;
 pub mod error;
 pub mod kratix;
-pub mod kube_api;
+pub mod kube;
 pub mod load;
 pub mod monitor;
 pub mod output;

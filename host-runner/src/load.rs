@@ -87,6 +87,12 @@ pub enum LoadError {
     /// Too many objects.
     #[error("the input holds more than {MAX_OBJECTS} objects")]
     TooManyObjects,
+    /// The observations file's `now` is not a time.
+    #[error("`{path}`: `now` must be an RFC 3339 time such as \"2026-11-22T18:30:00Z\"")]
+    ObservationTime {
+        /// The file.
+        path: PathBuf,
+    },
 }
 
 impl LoadError {
@@ -99,6 +105,7 @@ impl LoadError {
             Self::Yaml { .. } => "InputInvalidYaml",
             Self::NotAnObject { .. } => "InputNotAnObject",
             Self::TooManyObjects => "InputTooManyObjects",
+            Self::ObservationTime { .. } => "InvalidObservation",
         }
     }
 }

@@ -7,14 +7,12 @@
 //! status of its own instance, so it reads nothing else and writes nothing else.
 
 use crate::cluster::{ClusterError, StatusTarget};
-use crate::engine::PolicyEngine;
-use crate::kube_api::KubeCluster;
-use crate::policy::{PolicyCallError, decide};
-use crate::probe::{HttpFetcher, StatusFetcher};
-use policy_core::Operation;
-use policy_core::monitor::MonitorDecision;
-use policy_core::time::Timestamp;
-use serde_json::{Value, json};
+use crate::kube::{KubeClient, Resource};
+use crate::policy::{Policy, PolicyError};
+use crate::probe::HttpFetcher;
+use policy_core::api::Timestamp;
+use policy_core::api::monitor::MonitorCall;
+use serde_json::Value;
 use std::io::Write;
 use std::time::Duration;
 
@@ -40,23 +38,22 @@ pub struct MonitorSettings {
 pub enum MonitorError {
     /// The policy refused the settings (e.g. an interval above the backoff cap).
     #[error(transparent)]
-    Policy(#[from] PolicyCallError),
+    Policy(#[from] PolicyError),
 }
 
 /// Runs the monitor loop. `clock` gives `now`; `sleep` waits (both injected so the loop reads no hidden state).
-pub fn run(
-    engine: &PolicyEngine,
-    cluster: &KubeCluster,
+pub async fn run(
+    policy: &Policy,
+    cluster: &KubeClient,
     fetcher: &HttpFetcher,
     settings: &MonitorSettings,
     clock: &dyn Fn() -> Timestamp,
-    sleep: &dyn Fn(Duration),
     log: &mut dyn Write,
 ) -> Result<(), MonitorError> {
     let target = StatusTarget {
         group: policy_core::model::GROUP.into(),
         version: policy_core::model::VERSION.into(),
-        plural: "foundryinstances".into(),
+        plural: Resource::Instance.plural().into(),
         namespace: settings.namespace.clone(),
         name: settings.instance.clone(),
     };
@@ -65,7 +62,7 @@ pub fn run(
     let mut polls: u64 = 0;
     loop {
         if previous.is_none() {
-            previous = match cluster.get_status(&target) {
+            previous = match cluster.get_status(&target).await {
                 Ok(Some(status)) => Some(status),
                 Ok(None) => {
                     let _ =
@@ -78,25 +75,18 @@ pub fn run(
                 }
             };
         }
-        let fetch = fetcher.fetch(&settings.status_url, &settings.instance, &settings.namespace);
-        let decision: MonitorDecision = match fetch {
-            Some(fetch) => decide(
-                engine,
-                Operation::InstanceMonitor,
-                &json!({
-                    "previous": previous.clone().unwrap_or(Value::Null),
-                    "fetch": fetch,
-                    "now": clock().to_string(),
-                    "failures": failures,
-                    "intervalSeconds": settings.interval,
-                    "maxBackoffSeconds": settings.max_backoff,
-                }),
-            )?,
-            None => return Ok(()),
-        };
+        let fetch = fetcher.fetch_async(&settings.status_url, &settings.instance, &settings.namespace).await;
+        let decision = policy.monitor(&MonitorCall {
+            previous: previous.clone().unwrap_or(Value::Null),
+            fetch,
+            now: Some(clock().to_string()),
+            failures,
+            interval_seconds: Some(settings.interval),
+            max_backoff_seconds: Some(settings.max_backoff),
+        })?;
         failures = decision.failures;
         let status = decision.patch.get("status").cloned().unwrap_or(Value::Null);
-        match cluster.patch_status(&target, &status) {
+        match cluster.patch_status(&target, &status).await {
             Ok(now_held) => {
                 previous = Some(now_held);
                 let _ = writeln!(log, "monitor: {}", decision.message);
@@ -115,6 +105,6 @@ pub fn run(
         if settings.iterations.is_some_and(|n| polls >= n) {
             return Ok(());
         }
-        sleep(Duration::from_secs(decision.next_poll_seconds));
+        tokio::time::sleep(Duration::from_secs(decision.next_poll_seconds)).await;
     }
 }

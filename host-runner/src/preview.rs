@@ -3,15 +3,14 @@
 //! Reads the objects, adds the observations (or the clock and unknown player counts), asks the policy module for
 //! the platform preview, and prints it or writes each license's Kratix output exactly as the pipeline would.
 
-use crate::engine::{EngineError, PolicyEngine};
 use crate::error::{Located, RunError};
 use crate::load::{self, Loaded};
 use crate::output::{self, PlannedFile};
+use crate::policy::{Policy, PolicyError};
 use crate::render::{self, OutputFormat};
-use policy_core::api::Answer;
-use policy_core::decision::STATUS_FILE;
-use policy_core::preview::PreviewDecision;
-use policy_core::time::Timestamp;
+use policy_core::Diagnostic;
+use policy_core::api::preview::{PreviewCall, PreviewDecision};
+use policy_core::api::{STATUS_FILE, Timestamp};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -34,7 +33,7 @@ pub struct PreviewOptions {
 
 /// Runs the preview; prints the result to `stdout` and notes to `stderr`.
 pub fn run(
-    engine: &PolicyEngine,
+    policy: &Policy,
     options: &PreviewOptions,
     clock: Timestamp,
     stdout: &mut dyn Write,
@@ -42,7 +41,7 @@ pub fn run(
 ) -> Result<PreviewDecision, RunError> {
     let objects = load::load_paths(&options.paths)?;
     let observations = read_observations(options.observations.as_deref(), clock)?;
-    let decision = decide(engine, &objects, observations, &options.catalog, options.observations.as_deref())?;
+    let decision = decide(policy, &objects, observations, &options.catalog, options.observations.as_deref())?;
     let sources = Sources::new(&objects);
     for note in &decision.notes {
         let source = sources.of(&note.object.kind, &note.object.namespace, &note.object.name);
@@ -60,41 +59,47 @@ pub fn run(
 
 /// Asks the policy for the platform preview of `objects`.
 pub fn decide(
-    engine: &PolicyEngine,
+    policy: &Policy,
     objects: &[Loaded],
-    observations: Value,
+    (observations, now): (Value, String),
     catalog: &Value,
     observations_file: Option<&Path>,
 ) -> Result<PreviewDecision, RunError> {
-    let call = json!({
-        "objects": objects.iter().map(|o| &o.value).collect::<Vec<_>>(),
-        "observations": observations,
-        "catalog": catalog,
-    });
-    let input = serde_json::to_vec(&call).map_err(|e| RunError::Internal(e.to_string()))?;
-    let answer = engine.evaluate(policy_core::Operation::PlatformPreview.name(), &input)?;
-    let answer: Answer<PreviewDecision> = serde_json::from_slice(&answer)
-        .map_err(|e| RunError::Policy(EngineError::MalformedAnswer(format!("not a preview answer: {e}"))))?;
-    answer.into_result().map_err(|diagnostics| {
-        let sources = Sources::new(objects);
-        RunError::Invalid(
-            diagnostics
-                .into_iter()
-                .map(|d| {
-                    let source = match &d.object {
-                        Some(o) => sources.of(&o.kind, &o.namespace, &o.name).map(Path::to_path_buf),
-                        None if d.path.starts_with("observations") => observations_file.map(Path::to_path_buf),
-                        None => None,
-                    };
-                    Located { diagnostic: d, source }
-                })
-                .collect(),
-        )
+    let call = PreviewCall {
+        objects: objects.iter().map(|o| o.value.clone()).collect(),
+        observations,
+        now: Some(now),
+        catalog: catalog.clone(),
+    };
+    policy.preview(&call).map_err(|e| match e {
+        PolicyError::Engine(e) => RunError::Policy(e),
+        PolicyError::Refused(diagnostics) => located(objects, observations_file, diagnostics),
     })
 }
 
-/// The observations document: the file's content, with `now` set to the clock when the file has none.
-pub fn read_observations(path: Option<&Path>, clock: Timestamp) -> Result<Value, RunError> {
+/// The refusal of a preview, each problem with the file it came from.
+fn located(objects: &[Loaded], observations_file: Option<&Path>, diagnostics: Vec<Diagnostic>) -> RunError {
+    let sources = Sources::new(objects);
+    RunError::Invalid(
+        diagnostics
+            .into_iter()
+            .map(|d| {
+                let source = match &d.object {
+                    Some(o) => sources.of(&o.kind, &o.namespace, &o.name).map(Path::to_path_buf),
+                    None if d.path.starts_with("observations") || d.path == "now" => {
+                        observations_file.map(Path::to_path_buf)
+                    }
+                    None => None,
+                };
+                Located { diagnostic: d, source }
+            })
+            .collect(),
+    )
+}
+
+/// Reads an observations file as people write it (`now` and `players`) into the call's observations and its
+/// `now`: the file's time when it gives one, else the clock's.
+pub fn read_observations(path: Option<&Path>, clock: Timestamp) -> Result<(Value, String), RunError> {
     let doc = match path {
         None => json!({}),
         Some(path) => {
@@ -103,7 +108,11 @@ pub fn read_observations(path: Option<&Path>, clock: Timestamp) -> Result<Value,
             load::parse_observations(path, &bytes)?
         }
     };
-    Ok(policy_core::documents::with_default_now(doc, &clock.to_string()))
+    let (observations, now) = policy_core::documents::split_observations(doc, &clock.to_string());
+    match now {
+        Value::String(now) => Ok((observations, now)),
+        _ => Err(load::LoadError::ObservationTime { path: path.map(Path::to_path_buf).unwrap_or_default() }.into()),
+    }
 }
 
 /// The file each object came from, by (kind, namespace, name); the first file wins, as in reading order. An index,

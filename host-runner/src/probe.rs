@@ -9,7 +9,7 @@ use http_body_util::{BodyExt, Empty, Limited};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use policy_core::foundry::{MAX_STATUS_BODY, StatusFetch};
+use policy_core::api::observe::{MAX_STATUS_BODY, StatusFetch};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::runtime::Runtime;
@@ -103,15 +103,14 @@ fn describe(e: &(dyn std::error::Error + 'static)) -> String {
     cause.to_string()
 }
 
-impl StatusFetcher for HttpFetcher {
-    fn fetch(&self, url: &str, instance: &str, namespace: &str) -> Option<StatusFetch> {
+impl HttpFetcher {
+    /// Fetches `url` for `instance` within the timeout; whatever happens becomes the fetch.
+    pub async fn fetch_async(&self, url: &str, instance: &str, namespace: &str) -> StatusFetch {
         let timeout = self.settings.timeout;
-        let result = self.rt.block_on(async {
-            match tokio::time::timeout(timeout, self.get(url)).await {
-                Ok(result) => result,
-                Err(_) => Err(format!("timed out after {timeout:?}")),
-            }
-        });
+        let result = match tokio::time::timeout(timeout, self.get(url)).await {
+            Ok(result) => result,
+            Err(_) => Err(format!("timed out after {timeout:?}")),
+        };
         let mut fetch =
             StatusFetch { instance: instance.into(), namespace: Some(namespace.into()), ..Default::default() };
         match result {
@@ -121,6 +120,12 @@ impl StatusFetcher for HttpFetcher {
             }
             Err(e) => fetch.error = Some(e),
         }
-        Some(fetch)
+        fetch
+    }
+}
+
+impl StatusFetcher for HttpFetcher {
+    fn fetch(&self, url: &str, instance: &str, namespace: &str) -> Option<StatusFetch> {
+        Some(self.rt.block_on(self.fetch_async(url, instance, namespace)))
     }
 }

@@ -1,9 +1,10 @@
 //! How decisions are shown: a table for people, JSON and YAML for programs.
 
-use policy_core::instance::InstanceDecision;
-use policy_core::preview::PreviewDecision;
-use policy_core::versions::CatalogListing;
-use policy_core::{RouteDecision, yaml};
+use policy_core::api::catalog::CatalogListing;
+use policy_core::api::instance::InstanceDecision;
+use policy_core::api::license::RouteDecision;
+use policy_core::api::preview::PreviewDecision;
+use policy_core::api::to_yaml;
 use serde_json::{Value, json};
 
 /// `--output` formats.
@@ -26,7 +27,7 @@ pub fn render(decision: &PreviewDecision, format: OutputFormat) -> String {
             text.push('\n');
             text
         }
-        OutputFormat::Yaml => yaml::to_yaml(&document(decision)),
+        OutputFormat::Yaml => to_yaml(&document(decision)),
     }
 }
 
@@ -40,16 +41,16 @@ pub fn document(decision: &PreviewDecision) -> Value {
 }
 
 fn instance_document(d: &InstanceDecision) -> Value {
-    let field = |k: &str| d.status.get(k).cloned().unwrap_or(Value::Null);
+    let s = &d.status;
     json!({
         "namespace": d.instance.namespace,
         "name": d.instance.name,
-        "license": field("license"),
-        "admitted": field("admitted"),
-        "resolvedVersion": field("resolvedVersion"),
-        "image": field("image"),
-        "storage": field("storage"),
-        "volumes": field("volumes"),
+        "license": s.license,
+        "admitted": s.admitted,
+        "resolvedVersion": s.resolved_version,
+        "image": s.image,
+        "storage": s.storage,
+        "volumes": s.volumes,
         "warnings": d.warnings,
         "status": d.status,
         "manifests": d.manifests,
@@ -127,24 +128,17 @@ pub fn table(decision: &PreviewDecision) -> String {
 /// One row per instance workload: version, storage, volume modes, and its state.
 fn instance_table(instances: &[InstanceDecision]) -> String {
     let mut rows = vec![["WORKLOAD", "FOUNDRY", "STORAGE", "WORLDS", "MODULES", "STATE"].map(str::to_owned)];
-    let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or("-").to_owned();
+    let text = |v: Option<&str>| v.unwrap_or("-").to_owned();
     for d in instances {
         let s = &d.status;
-        let volume = |kind: &str| text(s.get("volumes").and_then(|v| v.get(kind)).and_then(|v| v.get("mode")));
-        let state = s
-            .get("conditions")
-            .and_then(|c| c.get(0))
-            .and_then(|c| c.get("reason"))
-            .and_then(Value::as_str)
-            .unwrap_or("-")
-            .to_owned();
+        let volume = |kind: &str| text(s.volumes.as_ref().and_then(|v| v.get(kind)).map(|v| v.mode.as_str()));
         rows.push([
             format!("{}/{}", d.instance.namespace, d.instance.name),
-            text(s.get("resolvedVersion")),
-            text(s.get("storage").and_then(|st| st.get("location"))),
+            text(s.resolved_version.as_deref()),
+            text(s.storage.as_ref().map(|st| st.location.as_str())),
             volume("worlds"),
             volume("modules"),
-            state,
+            text(s.conditions.first().map(|c| c.reason.as_str())),
         ]);
     }
     let mut out = columns(&rows);
@@ -188,7 +182,7 @@ pub fn catalog(listing: &CatalogListing, format: OutputFormat) -> String {
             text.push('\n');
             text
         }
-        OutputFormat::Yaml => yaml::to_yaml(&doc),
+        OutputFormat::Yaml => to_yaml(&doc),
         OutputFormat::Table => {
             let mut out =
                 format!("IMAGE {}\nlatest -> {}\n", listing.image, listing.latest.as_deref().unwrap_or("(none)"));

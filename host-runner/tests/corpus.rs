@@ -57,13 +57,22 @@ fn preview_input(case: &corpus::Case) -> Option<(Vec<Value>, Value)> {
     if objects.iter().any(|o| !o.is_object()) {
         return None;
     }
-    Some((objects, call.get("observations").cloned().unwrap_or(json!({}))))
+    Some((objects, observations_file(call)))
+}
+
+/// The observations file a person would write for a call: its observations, and its `now` when it has one.
+fn observations_file(call: &Value) -> Value {
+    let mut file = call.get("observations").cloned().unwrap_or(json!({}));
+    if let (Some(now), Some(map)) = (call.get("now"), file.as_object_mut()) {
+        map.insert("now".into(), now.clone());
+    }
+    file
 }
 
 /// Writes `value` as a YAML file and returns its path.
 fn write_yaml(dir: &std::path::Path, name: &str, value: &Value) -> std::path::PathBuf {
     let path = dir.join(name);
-    std::fs::write(&path, policy_core::yaml::to_yaml(value)).unwrap();
+    std::fs::write(&path, policy_core::api::to_yaml(value)).unwrap();
     path
 }
 
@@ -78,13 +87,13 @@ fn instance_case_through_kratix(case: &corpus::Case, failures: &mut Vec<String>)
     write_yaml(&dir.path().join("input"), "object.yaml", &call["instance"]);
     let mut snapshot: Vec<String> = Vec::new();
     if call["license"].is_object() {
-        snapshot.push(policy_core::yaml::to_yaml(&call["license"]));
+        snapshot.push(policy_core::api::to_yaml(&call["license"]));
     }
     for i in call.get("instances").and_then(Value::as_array).into_iter().flatten() {
-        snapshot.push(policy_core::yaml::to_yaml(i));
+        snapshot.push(policy_core::api::to_yaml(i));
     }
     std::fs::write(dir.path().join("snapshot.yaml"), snapshot.join("---\n")).unwrap();
-    let observations = write_yaml(dir.path(), "observations.yaml", call.get("observations").unwrap_or(&json!({})));
+    let observations = write_yaml(dir.path(), "observations.yaml", &observations_file(call));
     let action = if case.operation.ends_with("/delete") { "delete" } else { "configure" };
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_host-runner"));
     cmd.args(["kratix", "--offline", "--snapshot"])
@@ -214,7 +223,8 @@ fn corpus_through_the_cli_matches_native() {
             .unwrap();
         ran += 1;
         let stderr = String::from_utf8_lossy(&output.stderr);
-        let native_call = json!({"objects": objects, "observations": observations});
+        let native_call =
+            json!({"objects": objects, "observations": case.call.get("observations"), "now": case.call.get("now")});
         let native = policy_core::api::platform_preview(&serde_json::from_value(native_call).unwrap());
         match (case.expect.outcome.as_str(), native) {
             ("failure", policy_core::Answer::Failure { errors }) => {

@@ -119,7 +119,8 @@ fn valid_call(instances: Vec<Value>) -> Value {
             "spec": {"licenseSecretRef": {"name": "s", "key": "k"}, "gateway": {"baseDomain": "play.example.org"}},
         },
         "instances": instances,
-        "observations": {"now": "2026-11-22T18:30:00Z"},
+        "observations": {"players": []},
+        "now": "2026-11-22T18:30:00Z",
     })
 }
 
@@ -332,9 +333,10 @@ fn numbers_out_of_range_are_refused() {
     }
 
     // In the module: a number JSON cannot hold, and counts and ports past their types.
-    let call = valid_call(vec![])
-        .to_string()
-        .replace("\"observations\":{", "\"observations\":{\"players\":[{\"instance\":\"a\",\"connected\":1e400}],");
+    let call = valid_call(vec![]).to_string().replace(
+        "\"observations\":{\"players\":[]",
+        "\"observations\":{\"players\":[{\"instance\":\"a\",\"connected\":1e400}]",
+    );
     let (answer, _) = route_in_wasm(call.as_bytes());
     assert_eq!(error_codes(&answer), ["InvalidJson"]);
     let mut call = valid_call(vec![]);

@@ -47,7 +47,7 @@ impl Pod {
             std::fs::create_dir_all(dir.path().join(d)).unwrap();
         }
         // Kratix's reader writes the live object as YAML.
-        std::fs::write(dir.path().join("input/object.yaml"), policy_core::yaml::to_yaml(object)).unwrap();
+        std::fs::write(dir.path().join("input/object.yaml"), policy_core::api::to_yaml(object)).unwrap();
         Pod { dir }
     }
     fn path(&self, rel: &str) -> PathBuf {
@@ -414,8 +414,8 @@ fn offline_mode_decides_exactly_like_a_live_run() {
     let snapshot = offline.path("snapshot.yaml");
     let objects: Vec<String> = ["alpha", "beta", "gamma"]
         .iter()
-        .map(|n| policy_core::yaml::to_yaml(&instance(n, "guild")))
-        .chain([policy_core::yaml::to_yaml(&instance("stranger", "other-license"))])
+        .map(|n| policy_core::api::to_yaml(&instance(n, "guild")))
+        .chain([policy_core::api::to_yaml(&instance("stranger", "other-license"))])
         .collect();
     std::fs::write(&snapshot, objects.join("---\n")).unwrap();
     let obs = observations_file(&offline, &players);
@@ -445,7 +445,7 @@ fn offline_instance_runs_print_the_changes_instead_of_making_them() {
     let inst = instance("alpha", "guild");
     let pod = Pod::new(&inst);
     let snapshot = pod.path("snapshot.yaml");
-    std::fs::write(&snapshot, policy_core::yaml::to_yaml(&lic)).unwrap();
+    std::fs::write(&snapshot, policy_core::api::to_yaml(&lic)).unwrap();
     let out = run(
         &pod,
         &kratix_env("FoundryInstance", "configure", "alpha"),

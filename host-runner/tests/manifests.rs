@@ -43,7 +43,7 @@ fn workload_manifests_are_valid_kubernetes_objects() {
     let objects = host_runner::load::load_paths(&[root.join("examples/platform")]).unwrap();
     let call = serde_json::json!({
         "objects": objects.iter().map(|o| &o.value).collect::<Vec<_>>(),
-        "observations": {"now": "2026-11-22T18:30:00Z"},
+        "now": "2026-11-22T18:30:00Z",
     });
     let answer: Value =
         serde_json::from_str(&policy_core::call("foundry/platform/preview", &serde_json::to_vec(&call).unwrap()))

@@ -70,7 +70,7 @@ fn players_are_written_into_the_instance_status_and_workflow_keys_are_kept() {
     for p in &patches {
         let keys: Vec<&String> = p["status"].as_object().unwrap().keys().collect();
         for k in &keys {
-            assert!(policy_core::monitor::OWNED_KEYS.contains(&k.as_str()), "{k} is not the monitor's");
+            assert!(policy_core::api::monitor::OWNED_KEYS.contains(&k.as_str()), "{k} is not the monitor's");
         }
         assert_eq!(p.as_object().unwrap().len(), 1, "only status is patched: {p}");
     }
@@ -176,7 +176,7 @@ fn an_interval_above_the_backoff_cap_is_a_usage_error() {
 fn the_sidecar_container_runs_as_the_workload_declares_it() {
     let api = api_with(json!({}));
     let foundry = FakeFoundry::start(Foundry::Answer(200, r#"{"active":true,"version":"13.351","users":2}"#.into()));
-    let sidecar = policy_core::monitor::monitor_sidecar("alpha", "tabletop", "foundry-kratix/host-runner:0.1.0");
+    let sidecar = policy_core::api::monitor::monitor_sidecar("alpha", "tabletop", "foundry-kratix/host-runner:0.1.0");
     let mut args: Vec<String> =
         sidecar.container["args"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_owned()).collect();
     // The same arguments, except that Foundry is the stand-in rather than the pod's own port.

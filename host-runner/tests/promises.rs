@@ -207,7 +207,7 @@ fn rbac_is_exactly_what_each_workflow_uses() {
 #[test]
 fn the_license_promise_reconciles_on_its_own() {
     let interval = promise("foundry-license")["spec"]["workflows"]["config"]["reconciliationInterval"].clone();
-    let seconds = policy_core::time::Duration::parse(interval.as_str().unwrap()).unwrap().seconds();
+    let seconds = policy_core::api::Duration::parse(interval.as_str().unwrap()).unwrap().seconds();
     assert!(
         (60..=15 * 60).contains(&seconds),
         "Kratix needs at least 1m; a held switch should not wait long: {interval}"

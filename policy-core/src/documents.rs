@@ -69,14 +69,12 @@ pub fn read_observations(text: &str) -> Result<Value, DocumentError> {
     }
 }
 
-/// Sets `now` when the observations do not give it: the caller's clock stands in, as in a live run.
-pub fn with_default_now(mut observations: Value, now: &str) -> Value {
-    if let Some(map) = observations.as_object_mut()
-        && !map.contains_key("now")
-    {
-        map.insert("now".into(), Value::String(now.to_owned()));
-    }
-    observations
+/// Splits an observations document as people write it (`now` and `players`, see `examples/observations.yaml`) into
+/// the call's `now` and its `observations`: the document's `now` when it gives one, else `default_now` (the
+/// caller's clock stands in, as in a live run).
+pub fn split_observations(mut observations: Value, default_now: &str) -> (Value, Value) {
+    let now = observations.as_object_mut().and_then(|map| map.remove("now"));
+    (observations, now.unwrap_or_else(|| Value::String(default_now.to_owned())))
 }
 
 fn one_line(text: &str) -> String {
@@ -133,10 +131,12 @@ mod tests {
 
     #[test]
     fn observations_are_one_mapping_and_get_a_default_now() {
-        let o = with_default_now(read_observations("players: []\n").unwrap(), "2026-01-01T00:00:00Z");
-        assert_eq!(o["now"], "2026-01-01T00:00:00Z");
-        let kept = with_default_now(read_observations("now: '2026-11-22T18:30:00Z'\n").unwrap(), "x");
-        assert_eq!(kept["now"], "2026-11-22T18:30:00Z");
+        let (o, now) = split_observations(read_observations("players: []\n").unwrap(), "2026-01-01T00:00:00Z");
+        assert_eq!(now, "2026-01-01T00:00:00Z");
+        assert_eq!(o, serde_json::json!({"players": []}));
+        let (kept, now) = split_observations(read_observations("now: '2026-11-22T18:30:00Z'\n").unwrap(), "x");
+        assert_eq!(now, "2026-11-22T18:30:00Z");
+        assert_eq!(kept, serde_json::json!({}));
         assert_eq!(read_observations("a: 1\n---\nb: 2\n").unwrap_err(), DocumentError::NotObservations);
     }
 }

@@ -44,8 +44,13 @@ pub enum InputError {
         detail: String,
     },
     /// The call names an operation the policy does not have.
-    #[error("unknown operation `{0}`")]
-    UnknownOperation(String),
+    #[error("unknown operation `{name}`")]
+    UnknownOperation {
+        /// The name asked for (shortened).
+        name: String,
+        /// The operations there are, comma-separated.
+        known: String,
+    },
     /// The call has no input at all.
     #[error("no input was given")]
     MissingInput,
@@ -152,6 +157,12 @@ pub enum InputError {
         /// What the rule says about this input.
         detail: String,
     },
+    /// The call's `now` is missing or not an RFC 3339 time.
+    #[error("{detail}")]
+    InvalidNow {
+        /// What is wrong.
+        detail: String,
+    },
     /// An entry of the observations is not valid.
     #[error("observations: {detail}")]
     InvalidObservation {
@@ -175,7 +186,7 @@ impl InputError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::InvalidJson { .. } => "InvalidJson",
-            Self::UnknownOperation(_) => "UnknownOperation",
+            Self::UnknownOperation { .. } => "UnknownOperation",
             Self::MissingInput => "MissingInput",
             Self::MissingField { .. } => "MissingField",
             Self::UnknownField { .. } => "UnknownField",
@@ -188,7 +199,8 @@ impl InputError {
             Self::TooManyInstances { .. } => "TooManyInstances",
             Self::TooManyObjects { .. } => "TooManyObjects",
             Self::NoLicense => "NoLicense",
-            Self::InvalidObservation { .. } => "InvalidObservation",
+            // The time is what the host observed, so a bad one is an observation error (a stable code).
+            Self::InvalidObservation { .. } | Self::InvalidNow { .. } => "InvalidObservation",
             Self::Refused { rule, .. } => rule.code(),
             Self::InvalidData { .. } => "InvalidData",
         }
@@ -207,12 +219,13 @@ impl InputError {
             | Self::DuplicateObject { object }
             | Self::Refused { object, .. } => Some(object),
             Self::InvalidJson { .. }
-            | Self::UnknownOperation(_)
+            | Self::UnknownOperation { .. }
             | Self::MissingInput
             | Self::TooManyInstances { .. }
             | Self::TooManyObjects { .. }
             | Self::NoLicense
             | Self::InvalidObservation { .. }
+            | Self::InvalidNow { .. }
             | Self::InvalidData { .. } => None,
         }
     }
@@ -234,7 +247,8 @@ impl InputError {
             Self::TooManyInstances { .. } => "instances".into(),
             Self::TooManyObjects { .. } => "objects".into(),
             Self::NoLicense => "objects".into(),
-            Self::UnknownOperation(_) | Self::MissingInput => String::new(),
+            Self::InvalidNow { .. } => "now".into(),
+            Self::UnknownOperation { .. } | Self::MissingInput => String::new(),
         }
     }
 
@@ -242,9 +256,7 @@ impl InputError {
     pub fn help(&self) -> String {
         match self {
             Self::InvalidJson { .. } => "send one JSON object of the documented call shape".into(),
-            Self::UnknownOperation(_) => {
-                format!("use one of: {}", crate::api::Operation::ALL.map(|o| o.name()).join(", "))
-            }
+            Self::UnknownOperation { known, .. } => format!("use one of: {known}"),
             Self::MissingInput => "pass the call as the input document".into(),
             Self::MissingField { .. } => "add the field; `kubectl explain` or the Promise schema lists it".into(),
             Self::UnknownField { .. } => "remove the field or fix its spelling".into(),
@@ -268,6 +280,7 @@ impl InputError {
             Self::TooManyObjects { limit, .. } => format!("preview at most {limit} objects at a time"),
             Self::NoLicense => "include the FoundryLicense objects (kind `FoundryLicense`) in the input".into(),
             Self::Refused { rule, .. } => rule.help().into(),
+            Self::InvalidNow { .. } => "give `now` as an RFC 3339 time, e.g. `2026-11-22T18:30:00Z`".into(),
             Self::InvalidObservation { .. } => {
                 "each player entry needs `instance` and either `connected: <count>` or `error: <text>`".into()
             }
@@ -367,27 +380,4 @@ pub struct Diagnostic {
     pub path: String,
     /// How to fix it.
     pub help: String,
-}
-
-/// Deserialises one object from JSON, turning serde's error into an [`InputError`] that names the object and
-/// the field path.
-pub(crate) fn from_value<T: serde::de::DeserializeOwned>(
-    value: &serde_json::Value,
-    object: &ObjectRef,
-) -> Result<T, InputError> {
-    serde_path_to_error::deserialize(value).map_err(|err| {
-        let path = err.path().to_string();
-        let detail = err.inner().to_string();
-        let object = object.clone();
-        let path = if path == "." { String::new() } else { path };
-        if let Some(field) = detail.strip_prefix("missing field `").and_then(|rest| rest.strip_suffix('`')) {
-            // Point at the missing field itself, not at its parent.
-            let path = if path.is_empty() { field.to_owned() } else { format!("{path}.{field}") };
-            InputError::MissingField { object, path, detail }
-        } else if detail.starts_with("unknown field") {
-            InputError::UnknownField { object, path, detail }
-        } else {
-            InputError::InvalidField { object, path, detail }
-        }
-    })
 }

@@ -5,47 +5,29 @@
 //! CLI's native mode) and to wasm32 by `policy-wasm`, which every host (the Kratix pipeline runner, OPA's SDKs,
 //! the browser preview) loads.
 //!
-//! Where to look:
-//! - [`api`]: the call/answer layer and the list of operations;
-//! - [`model`]: the `FoundryLicense` / `FoundryInstance` API types;
-//! - [`routing`]: the routing rules of a license;
-//! - [`preview`]: every license of a set of objects at once;
-//! - [`instance`]: the instance workflows: [`controls`] (admission, defaults), [`versions`] (catalog, upgrade
-//!   rules), [`volumes`] (storage, volume modes), [`workload`] (Deployment, Service, PVC, copy Jobs);
-//! - [`foundry`]: reading Foundry's status endpoint;
-//! - [`admission`]: the review of a change for an admission engine;
-//! - [`monitor`]: the player monitor sidecar and what it writes; [`activation`]: the standby page and activation
-//!   requests;
-//! - [`manifests`]: the Kubernetes objects a decision becomes;
-//! - [`status`]: the license status a decision writes;
-//! - [`error`]: error codes;
-//! - `documents` (feature `yaml-input`): reading objects and observations from YAML text.
+//! Front ends use [`api`] and [`model`] only. The layers, each using only those below it:
+//! - [`api`]: one file per operation family: its call and answer types, the typed function and the JSON form;
+//! - `render`: every manifest and status, rendered from decisions (routes, workloads, the monitor sidecar and
+//!   its RBAC, typed statuses, labels, the YAML writer);
+//! - `rules`: the decisions: routing (target, gate, states), instances, versions, volumes, admission, activation,
+//!   the monitor, Foundry's status endpoint, and the platform's limits;
+//! - `input`: what every call shares (object references and identity checks, the namespace default, bounded
+//!   lists, `now`, the observations);
+//! - [`model`] (the `FoundryLicense` / `FoundryInstance` API types), [`error`] (error codes), [`names`],
+//!   `time`, `text`;
+//! - [`documents`] (feature `yaml-input`): reading objects and observations from YAML text.
 
-pub mod activation;
-pub mod admission;
 pub mod api;
-pub mod controls;
-pub mod decision;
 #[cfg(feature = "yaml-input")]
 pub mod documents;
 pub mod error;
-pub mod foundry;
-pub mod instance;
-pub mod manifests;
+mod input;
 pub mod model;
-pub mod monitor;
 pub mod names;
-pub mod preview;
-pub mod routing;
-pub mod status;
-pub mod time;
-pub mod versions;
-pub mod volumes;
-pub mod workload;
-pub mod yaml;
+mod render;
+mod rules;
+mod text;
+mod time;
 
 pub use api::{Answer, Operation, call};
-pub use decision::{RouteDecision, route};
 pub use error::{Diagnostic, InputError, ObjectRef};
-pub use preview::{PreviewCall, PreviewDecision};
-pub use routing::RouteCall;

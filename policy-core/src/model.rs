@@ -619,17 +619,31 @@ pub struct Resources {
     pub memory_limit: Option<String>,
 }
 
-/// What a live run measured, or what a dry run supposes.
+/// What a live run measured, or what a dry run supposes. (The time of the decision is the call's `now`.)
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Observations {
-    /// The time of the decision (RFC 3339). Required: the policy has no clock.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub now: Option<String>,
     /// Connected players per instance. An instance without an entry has an unknown count.
     #[serde(default)]
     pub players: Vec<PlayerObservation>,
+}
+
+/// Something the owner should know; the decision was still made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct Warning {
+    /// Stable machine code.
+    pub code: String,
+    /// One line, names in backticks.
+    pub message: String,
+}
+
+impl Warning {
+    /// A warning with `code` and `message`.
+    pub fn new(code: &str, message: impl Into<String>) -> Self {
+        Self { code: code.to_owned(), message: message.into() }
+    }
 }
 
 /// The player count of one instance, or why it could not be measured.

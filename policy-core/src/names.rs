@@ -13,6 +13,8 @@ pub const MAX_INSTANCE_NAME: usize = 63 - SERVICE_PREFIX.len();
 pub const MAX_LABEL: usize = 63;
 /// Longest DNS name (and Kubernetes DNS subdomain).
 pub const MAX_DNS_NAME: usize = 253;
+/// Port of every instance Service (`foundry-<name>`, port 80 → Foundry's 30000).
+pub const INSTANCE_SERVICE_PORT: u16 = 80;
 
 /// The Service name of an instance.
 pub fn service_name(instance: &str) -> String {

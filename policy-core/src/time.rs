@@ -5,6 +5,7 @@
 //! one canonical form the project writes (`YYYY-MM-DDTHH:MM:SSZ`), and parses Go-style durations (`90s`, `15m`,
 //! `1h30m`), the syntax Kubernetes and Kratix users already know.
 
+use crate::text::shorten;
 use std::fmt;
 
 /// Seconds since 1970-01-01T00:00:00Z. Sub-second precision is dropped: no rule needs it, and whole seconds keep
@@ -206,17 +207,6 @@ impl fmt::Display for Duration {
         }
         Ok(())
     }
-}
-
-/// Cuts user text quoted in messages to a readable length (on a character boundary).
-pub(crate) fn shorten(text: &str) -> String {
-    const LIMIT: usize = 64;
-    if text.chars().count() <= LIMIT {
-        return text.to_owned();
-    }
-    let mut out: String = text.chars().take(LIMIT).collect();
-    out.push('…');
-    out
 }
 
 fn is_leap(y: i64) -> bool {

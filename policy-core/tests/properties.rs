@@ -96,7 +96,8 @@ proptest! {
         }
         let mut objects = vec![call["license"].clone()];
         objects.extend(call["instances"].as_array().unwrap().iter().cloned());
-        let preview = serde_json::json!({"objects": objects, "observations": call["observations"]});
+        let preview =
+            serde_json::json!({"objects": objects, "observations": call["observations"], "now": call["now"]});
         let answer = policy_core::call("foundry/platform/preview", &serde_json::to_vec(&preview).unwrap());
         let answer: Value = serde_json::from_str(&answer).unwrap();
         prop_assert_eq!(&answer["outcome"], "success", "{}", answer);
@@ -114,7 +115,7 @@ proptest! {
                 "instance": instance,
                 "license": call["license"],
                 "instances": call["instances"],
-                "observations": call["observations"],
+                "now": call["now"],
             });
             let alone = policy_core::call("foundry/instance/configure", &serde_json::to_vec(&single).unwrap());
             let alone: Value = serde_json::from_str(&alone).unwrap();

@@ -60,10 +60,8 @@ pub fn preview_yaml(objects_yaml: &str, observations_yaml: &str, now: &str) -> S
             Err(e) => return failure(read_error("observations", &e)),
         }
     };
-    let call = serde_json::json!({
-        "objects": objects,
-        "observations": documents::with_default_now(observations, now),
-    });
+    let (observations, now) = documents::split_observations(observations, now);
+    let call = serde_json::json!({"objects": objects, "observations": observations, "now": now});
     policy_core::api::call_op(Operation::PlatformPreview, call.to_string().as_bytes())
 }
 

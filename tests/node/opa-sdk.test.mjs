@@ -142,7 +142,7 @@ test("large inputs grow memory from the SDK's default 5 pages", async () => {
     },
   };
   const answer = policy.evaluate(
-    { license, instances, observations: { now: "2026-11-22T18:30:00Z" } },
+    { license, instances, now: "2026-11-22T18:30:00Z" },
     "foundry/license/route",
   )[0].result;
   assert.equal(answer.outcome, "success");

@@ -102,7 +102,8 @@ pub fn route_call() -> impl Strategy<Value = Value> {
                     "status": status,
                 },
                 "instances": instances,
-                "observations": {"now": format_time(now), "players": players},
+                "observations": {"players": players},
+                "now": format_time(now),
             })
         })
 }

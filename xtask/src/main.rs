@@ -26,12 +26,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
-#[path = "../../policy-wasm/postlink.rs"]
-mod postlink;
 mod promises;
 
-#[path = "../../policy-wasm/build_module.rs"]
-mod build_module;
+use module_build as build_module;
+use module_build::postlink;
 
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -151,7 +149,7 @@ fn ensure_cargo_tool(subcommand: &str, package: &str) -> Result {
     run(Command::new(&cargo).args(["install", "--locked", package]))
 }
 
-/// Builds the OPA-ABI module through the one build path (`policy-wasm/build_module.rs`); returns its path.
+/// Builds the OPA-ABI module through the one build path (the `module-build` crate); returns its path.
 fn build_wasm() -> Result<PathBuf> {
     let (out, built) = build_tuned(build_module::Tuning::Speed, "policy.wasm")?;
     // ABI 1.1 is the same code declaring an older ABI, so SDKs take the eval-context path; only tests use it.

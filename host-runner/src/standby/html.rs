@@ -3,8 +3,9 @@
 //! Every value is escaped; the page has no inline script or style (the CSP forbids them) and reads completely
 //! without JavaScript. It shows only what the view holds, which the policy limits to the host's own license.
 
-use policy_core::activation::PageView;
-use policy_core::time::{Duration, Timestamp};
+use policy_core::api::license::RouteState;
+use policy_core::api::standby::PageView;
+use policy_core::api::{Duration, Timestamp};
 
 /// Escapes text for HTML element content and quoted attribute values.
 pub(super) fn escape(text: &str) -> String {
@@ -97,7 +98,7 @@ pub(super) fn page(view: &PageView, csrf: &str, notice: Option<&str>, now: Times
     h.push_str(&format!("<title>{instance} is on standby</title>\n"));
     h.push_str("<script src=\"/assets/standby.js\" defer></script>\n</head>\n<body>\n");
     h.push_str("<header><p class=\"brand\">Foundry VTT</p></header>\n<main id=\"main\">\n");
-    if view.state == "active" {
+    if view.state == RouteState::Active {
         h.push_str(&format!(
             "<h1><code>{instance}</code> is becoming active</h1>\n<p class=\"lead\">The platform is switching this \
              address to the game. Reload in a minute.</p>\n"
@@ -218,8 +219,8 @@ pub(super) fn unavailable() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use policy_core::activation::{ActivationView, PageView};
-    use policy_core::routing::Warning;
+    use policy_core::api::standby::{ActivationOutcome, ActivationView, PageView};
+    use policy_core::model::Warning;
 
     #[test]
     fn every_value_is_escaped() {
@@ -228,7 +229,7 @@ mod tests {
             instance: "beta".into(),
             license: hostile.into(),
             hostname: "beta.example.com".into(),
-            state: "standby".into(),
+            state: RouteState::Standby,
             active_instance: Some(hostile.into()),
             active_hostname: Some(format!("{hostile}.example.com")),
             active_players: None,
@@ -240,7 +241,7 @@ mod tests {
             activation: ActivationView {
                 mode: "request".into(),
                 button: true,
-                outcome: "request".into(),
+                outcome: ActivationOutcome::Request,
                 reason: "ApprovalNeeded".into(),
                 message: hostile.into(),
                 pending_request: None,

@@ -12,22 +12,20 @@
 //! with a same-origin `Origin`/`Referer`, a valid CSRF token in both the form and a `SameSite=Strict` cookie, and
 //! within the per-client and per-instance rate limits. An unknown host gets the same 404 page whatever it asked.
 
-pub mod api;
 mod html;
 pub mod security;
 
-use crate::engine::PolicyEngine;
-use crate::policy::decide;
-use api::{ApiError, Kind, StandbyApi};
+use crate::cluster::ClusterError;
+use crate::kube::{KubeClient, Resource};
+use crate::policy::Policy;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use policy_core::Operation;
-use policy_core::activation::{ActivationDecision, ReviewDecision, StandbyPage};
-use policy_core::time::Timestamp;
+use policy_core::api::Timestamp;
+use policy_core::api::standby::{ActivationOutcome, ReviewCall, StandbyCall};
 use security::{CSRF_COOKIE, CSRF_FIELD, CsrfKeys, RateLimiter, SECURITY_HEADERS};
 use serde_json::{Value, json};
 use std::convert::Infallible;
@@ -86,8 +84,8 @@ struct Cached {
 }
 
 struct State {
-    engine: PolicyEngine,
-    api: StandbyApi,
+    policy: Policy,
+    api: KubeClient,
     options: StandbyOptions,
     csrf: CsrfKeys,
     clock: fn() -> Timestamp,
@@ -117,9 +115,8 @@ pub enum StandbyError {
 
 /// Serves until the process ends. Prints `listening on <addr>` on `announce` once bound.
 pub async fn serve(
-    engine: PolicyEngine,
-    client: kube::Client,
-    api_timeout: Duration,
+    policy: Policy,
+    api: KubeClient,
     options: StandbyOptions,
     clock: fn() -> Timestamp,
     announce: impl FnOnce(SocketAddr),
@@ -129,8 +126,8 @@ pub async fn serve(
         .map_err(|e| StandbyError::Listen { addr: options.listen, reason: e.to_string() })?;
     let bound = listener.local_addr().unwrap_or(options.listen);
     let state = Arc::new(State {
-        engine,
-        api: StandbyApi::new(client, api_timeout),
+        policy,
+        api,
         csrf: CsrfKeys::new(options.token_lifetime)?,
         clock,
         cache: tokio::sync::Mutex::new(None),
@@ -195,7 +192,7 @@ fn host_of(req: &Request<Incoming>) -> Option<String> {
     if values.next().is_some() {
         return None;
     }
-    host.to_str().ok().filter(|h| h.len() <= policy_core::activation::MAX_HOST).map(str::to_ascii_lowercase)
+    host.to_str().ok().filter(|h| h.len() <= policy_core::api::standby::MAX_HOST).map(str::to_ascii_lowercase)
 }
 
 async fn handle(state: &State, peer: SocketAddr, req: Request<Incoming>) -> Answer {
@@ -253,7 +250,7 @@ fn asset(content_type: &str, body: &'static str) -> Answer {
 impl State {
     /// The cluster as last read; read again when older than the cache TTL (or `force`). A failed read keeps
     /// serving the previous one.
-    async fn snapshot(&self, force: bool) -> Result<Cached, ApiError> {
+    async fn snapshot(&self, force: bool) -> Result<Cached, ClusterError> {
         let mut cache = self.cache.lock().await;
         if let Some(c) = cache.as_ref()
             && !force
@@ -262,11 +259,15 @@ impl State {
             return Ok(c.clone());
         }
         let read = async {
-            let licenses = self.api.list(Kind::License).await?;
-            let instances = self.api.list(Kind::Instance).await?;
+            let licenses = self.api.list(Resource::License, None).await?;
+            let instances = self.api.list(Resource::Instance, None).await?;
             // Without the activation permissions requests cannot be read, and are not needed.
-            let requests = if self.options.activation { self.api.list(Kind::Request).await? } else { Vec::new() };
-            Ok::<_, ApiError>(Cached { at: Instant::now(), licenses, instances, requests })
+            let requests = if self.options.activation {
+                self.api.list(Resource::ActivationRequest, None).await?
+            } else {
+                Vec::new()
+            };
+            Ok::<_, ClusterError>(Cached { at: Instant::now(), licenses, instances, requests })
         };
         match read.await {
             Ok(fresh) => {
@@ -284,15 +285,15 @@ impl State {
         *self.cache.lock().await = None;
     }
 
-    fn call(&self, host: &str, snap: &Cached, now: Timestamp) -> Value {
-        json!({
-            "host": host,
-            "licenses": snap.licenses,
-            "instances": snap.instances,
-            "requests": snap.requests,
-            "now": now.to_string(),
-            "activationEnabled": self.options.activation,
-        })
+    fn call(&self, host: &str, snap: &Cached, now: Timestamp) -> StandbyCall {
+        StandbyCall {
+            host: host.to_owned(),
+            licenses: snap.licenses.clone(),
+            instances: snap.instances.clone(),
+            requests: snap.requests.clone(),
+            now: Some(now.to_string()),
+            activation_enabled: self.options.activation,
+        }
     }
 }
 
@@ -302,7 +303,7 @@ async fn page(state: &State, host: Option<String>, notice: Option<&'static str>,
     let Ok(snap) = state.snapshot(false).await else {
         return html(StatusCode::SERVICE_UNAVAILABLE, html::unavailable());
     };
-    let page: StandbyPage = match decide(&state.engine, Operation::StandbyPage, &state.call(&host, &snap, now)) {
+    let page = match state.policy.standby_page(&state.call(&host, &snap, now)) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("standby-page: the policy failed: {e}");
@@ -431,28 +432,27 @@ async fn activate_inner(state: &State, peer: SocketAddr, req: Request<Incoming>)
     let unavailable =
         || Outcome::new(StatusCode::SERVICE_UNAVAILABLE, "failed", "the platform is not reachable; try again later");
     let snap = state.snapshot(false).await.map_err(|_| unavailable())?;
-    let decision: ActivationDecision =
-        decide(&state.engine, Operation::ActivationRequest, &state.call(&host, &snap, now)).map_err(|e| {
-            eprintln!("standby-page: the policy failed: {e}");
-            unavailable()
-        })?;
+    let decision = state.policy.activation_request(&state.call(&host, &snap, now)).map_err(|e| {
+        eprintln!("standby-page: the policy failed: {e}");
+        unavailable()
+    })?;
     let (Some(license), Some(instance)) = (&decision.license, &decision.instance) else {
         return Err(Outcome::new(StatusCode::NOT_FOUND, "notFound", "not found"));
     };
-    match decision.outcome.as_str() {
-        "refused" => return Ok(Outcome::new(StatusCode::CONFLICT, "refused", decision.message)),
-        "pending" => return Ok(Outcome::new(StatusCode::OK, "pending", decision.message)),
+    match decision.outcome {
+        ActivationOutcome::Refused => return Ok(Outcome::new(StatusCode::CONFLICT, "refused", decision.message)),
+        ActivationOutcome::Pending => return Ok(Outcome::new(StatusCode::OK, "pending", decision.message)),
         _ => {}
     }
     let instance_key = format!("{}/{}/{instance}", license.namespace, license.name);
     state.instances.lock().unwrap_or_else(|e| e.into_inner()).hit(&instance_key, Instant::now()).map_err(limited)?;
-    let failed = |e: ApiError| {
+    let failed = |e: ClusterError| {
         eprintln!("standby-page: activation of {instance_key} failed: {e}");
         Outcome::new(StatusCode::BAD_GATEWAY, "failed", "the request could not be recorded; try again later")
     };
-    let result = match (decision.outcome.as_str(), &decision.license_patch, &decision.request) {
-        ("switch", Some(patch), _) => {
-            state.api.patch_license(&license.namespace, &license.name, patch).await.map_err(failed)?;
+    let result = match (decision.outcome, &decision.license_patch, &decision.request) {
+        (ActivationOutcome::Switch, Some(patch), _) => {
+            state.api.merge_patch(Resource::License, &license.namespace, &license.name, patch).await.map_err(failed)?;
             Outcome::new(
                 StatusCode::OK,
                 "switch",
@@ -461,11 +461,11 @@ async fn activate_inner(state: &State, peer: SocketAddr, req: Request<Incoming>)
                 ),
             )
         }
-        ("request", _, Some(request)) => {
-            match state.api.create_request(request).await {
-                Ok(()) => {}
+        (ActivationOutcome::Request, _, Some(request)) => {
+            match state.api.create(Resource::ActivationRequest, request).await {
+                Ok(_) => {}
                 // The same second's request from someone else: it exists, which is what was asked.
-                Err(e) if e.code() == Some(409) => {}
+                Err(ClusterError::Refused { code: 409, .. }) => {}
                 Err(e) => return Err(failed(e)),
             }
             Outcome::new(StatusCode::CREATED, "request", "your request was recorded; an operator has to approve it")
@@ -500,14 +500,14 @@ async fn review_once(state: &State) {
         if requests.is_empty() {
             continue;
         }
-        let call = json!({
-            "license": license,
-            "instances": in_namespace(&snap.instances),
-            "requests": requests,
-            "now": now.to_string(),
-            "activationEnabled": state.options.activation,
-        });
-        let decision: ReviewDecision = match decide(&state.engine, Operation::ActivationReview, &call) {
+        let call = ReviewCall {
+            license: license.clone(),
+            instances: in_namespace(&snap.instances),
+            requests,
+            now: Some(now.to_string()),
+            activation_enabled: state.options.activation,
+        };
+        let decision = match state.policy.activation_review(&call) {
             Ok(d) => d,
             Err(e) => {
                 eprintln!("standby-page: reviewing requests of {namespace}/{name}: {e}");
@@ -515,7 +515,7 @@ async fn review_once(state: &State) {
             }
         };
         if let Some(patch) = &decision.license_patch {
-            if let Err(e) = state.api.patch_license(&namespace, &name, patch).await {
+            if let Err(e) = state.api.merge_patch(Resource::License, &namespace, &name, patch).await {
                 // The requests stay as they are and are reviewed again next time.
                 eprintln!("standby-page: switching {namespace}/{name} failed: {e}");
                 continue;
@@ -523,12 +523,18 @@ async fn review_once(state: &State) {
             changed = true;
         }
         for action in &decision.actions {
-            match state.api.patch_request_status(&namespace, &action.request, &action.status_patch).await {
+            match state
+                .api
+                .merge_patch_status(Resource::ActivationRequest, &namespace, &action.request, &action.status_patch)
+                .await
+            {
                 Ok(()) => {
                     changed = true;
                     eprintln!(
                         "standby-page: request {namespace}/{}: {} ({})",
-                        action.request, action.phase, action.reason
+                        action.request,
+                        action.phase.as_str(),
+                        action.reason
                     );
                 }
                 Err(e) => eprintln!("standby-page: updating request {namespace}/{}: {e}", action.request),

@@ -258,7 +258,7 @@ impl FakeApi {
 /// The time now, as the API server writes `creationTimestamp`.
 pub fn now_rfc3339() -> String {
     let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-    policy_core::time::Timestamp::from_unix(secs as i64).unwrap().to_string()
+    policy_core::api::Timestamp::from_unix(secs as i64).unwrap().to_string()
 }
 
 fn plural(kind: &str) -> &'static str {
@@ -417,7 +417,7 @@ pub fn refused_addr() -> String {
 /// The time `secs` seconds ago, as the monitor writes timestamps.
 pub fn ago(secs: u64) -> String {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-    policy_core::time::Timestamp::from_unix((now - secs) as i64).unwrap().to_string()
+    policy_core::api::Timestamp::from_unix((now - secs) as i64).unwrap().to_string()
 }
 
 /// A `FoundryLicense` in `namespace` publishing its instances under `domain`.

@@ -8,7 +8,7 @@
 
 use crate::error::InputError;
 use crate::model::PlayerObservation;
-use crate::time::shorten;
+use crate::text::shorten;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -56,7 +56,7 @@ pub struct StatusReading {
 }
 
 /// Interprets one status fetch.
-pub fn interpret(fetch: &StatusFetch) -> Result<StatusReading, InputError> {
+pub(crate) fn interpret(fetch: &StatusFetch) -> Result<StatusReading, InputError> {
     if fetch.instance.is_empty() {
         return Err(InputError::InvalidObservation {
             path: "instance".into(),

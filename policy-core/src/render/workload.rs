@@ -5,73 +5,75 @@
 //! to the pod's hostname, so every instance runs with a stable `hostname`; one replica with the `Recreate`
 //! strategy, because two Foundry processes must never share a data directory.
 
-use crate::model::{AdminKeyRef, CredentialsRef, SecretKeyRef};
+use super::sidecar::{MonitorSidecar, monitor_sidecar};
+use crate::model::{AdminKeyRef, CredentialsRef, DeletePolicy, SecretKeyRef};
 use crate::names;
-use crate::versions::Release;
-use crate::volumes::{CopyPlan, Place, StoragePlan};
+use crate::rules::instance::{ComputeResources, Configured, Workload};
+use crate::rules::versions::Release;
+use crate::rules::volumes::{CopyPlan, Place, StoragePlan};
 use serde_json::{Map, Value, json};
 
 /// Foundry's port in the container.
-pub const FOUNDRY_PORT: u16 = 30000;
+pub(crate) const FOUNDRY_PORT: u16 = 30000;
 /// UID and GID the Foundry image runs as.
-pub const FOUNDRY_UID: u32 = 1000;
+pub(crate) const FOUNDRY_UID: u32 = 1000;
 /// The image of copy Jobs (a shell and `cp`).
-pub const COPY_IMAGE: &str = "busybox:1.37";
+pub(crate) const COPY_IMAGE: &str = "busybox:1.37";
 /// Marker a copy Job leaves in its target once done.
-pub const COPY_MARKER: &str = ".foundry-copy-done";
-/// The image of `host-runner`: the Promises' pipeline image and each instance's player monitor sidecar.
-pub const RUNNER_IMAGE: &str = "foundry-kratix/host-runner:0.1.0";
+pub(crate) const COPY_MARKER: &str = ".foundry-copy-done";
 
-/// Compute resources after defaults.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ComputeResources {
-    /// CPU request.
-    pub cpu: String,
-    /// Memory request.
-    pub memory: String,
-    /// CPU limit.
-    pub cpu_limit: String,
-    /// Memory limit.
-    pub memory_limit: String,
-}
-
-impl Default for ComputeResources {
-    fn default() -> Self {
-        Self { cpu: "500m".into(), memory: "1Gi".into(), cpu_limit: "2".into(), memory_limit: "2Gi".into() }
-    }
-}
-
-/// Everything decided about an instance's workload.
+/// Everything decided about an instance's workload, borrowed from the decision.
 #[derive(Debug, Clone)]
-pub struct WorkloadPlan<'a> {
+struct WorkloadPlan<'a> {
     /// Namespace.
-    pub namespace: &'a str,
+    namespace: &'a str,
     /// Instance name.
-    pub instance: &'a str,
+    instance: &'a str,
     /// License name.
-    pub license: &'a str,
+    license: &'a str,
     /// Image reference.
-    pub image: &'a str,
+    image: &'a str,
     /// Foundry release.
-    pub release: Release,
+    release: Release,
     /// Public hostname, when the license has a base domain.
-    pub hostname: Option<String>,
+    hostname: Option<String>,
     /// TLS terminates at the Gateway.
-    pub proxy_ssl: bool,
+    proxy_ssl: bool,
     /// The port players connect to.
-    pub proxy_port: u16,
+    proxy_port: u16,
     /// Compute resources.
-    pub resources: &'a ComputeResources,
+    resources: &'a ComputeResources,
     /// The license key.
-    pub license_secret: &'a SecretKeyRef,
+    license_secret: &'a SecretKeyRef,
     /// The foundryvtt.com account.
-    pub credentials: Option<&'a CredentialsRef>,
+    credentials: Option<&'a CredentialsRef>,
     /// The admin key.
-    pub admin_key: Option<&'a AdminKeyRef>,
+    admin_key: Option<&'a AdminKeyRef>,
     /// Storage.
-    pub storage: &'a StoragePlan,
+    storage: &'a StoragePlan,
     /// The image of the player monitor sidecar (`host-runner`).
-    pub runner_image: &'a str,
+    runner_image: &'a str,
+}
+
+impl<'a> WorkloadPlan<'a> {
+    fn new(c: &'a Configured, w: &'a Workload, storage: &'a StoragePlan) -> Self {
+        Self {
+            namespace: &c.object.namespace,
+            instance: &c.instance.metadata.name,
+            license: &w.license.metadata.name,
+            image: &w.image,
+            release: w.release,
+            hostname: w.hostname.clone(),
+            proxy_ssl: w.proxy_ssl,
+            proxy_port: w.proxy_port,
+            resources: &w.resources,
+            license_secret: &w.license.spec.license_secret_ref,
+            credentials: w.license.spec.credentials_secret_ref.as_ref(),
+            admin_key: c.instance.spec.admin_password_secret_ref.as_ref(),
+            storage,
+            runner_image: &w.runner_image,
+        }
+    }
 }
 
 fn labels(plan: &WorkloadPlan<'_>) -> Value {
@@ -153,9 +155,11 @@ fn metadata(plan: &WorkloadPlan<'_>, name: &str) -> Value {
     json!({"name": name, "namespace": plan.namespace, "labels": labels(plan)})
 }
 
-/// The workload's manifests, in file order.
-pub fn manifests(plan: &WorkloadPlan<'_>) -> Vec<(String, Value)> {
-    let monitor = crate::monitor::monitor_sidecar(plan.instance, plan.namespace, plan.runner_image);
+/// The workload's manifests, in file order; none when the instance gets no workload.
+pub(crate) fn manifests(c: &Configured) -> Vec<(String, Value)> {
+    let (Some(w), Some(storage)) = (&c.outcome.workload, &c.outcome.storage) else { return Vec::new() };
+    let plan = &WorkloadPlan::new(c, w, storage);
+    let monitor = monitor_sidecar(plan.instance, plan.namespace, plan.runner_image);
     let mut out =
         vec![("deployment.yaml".to_owned(), deployment(plan, &monitor)), ("service.yaml".to_owned(), service(plan))];
     for (manifest, file) in
@@ -174,7 +178,7 @@ pub fn manifests(plan: &WorkloadPlan<'_>) -> Vec<(String, Value)> {
     out
 }
 
-fn deployment(plan: &WorkloadPlan<'_>, monitor: &crate::monitor::MonitorSidecar) -> Value {
+fn deployment(plan: &WorkloadPlan<'_>, monitor: &MonitorSidecar) -> Value {
     let (data_volume, data_mount) = volume_and_mount("data", &plan.storage.data, "/data", false);
     let mut volumes = vec![data_volume];
     let mut mounts = vec![data_mount];
@@ -250,14 +254,14 @@ fn service(plan: &WorkloadPlan<'_>) -> Value {
         "spec": {
             "type": "ClusterIP",
             "selector": selector(plan),
-            "ports": [{"name": "http", "port": crate::routing::INSTANCE_SERVICE_PORT, "targetPort": "http", "protocol": "TCP"}],
+            "ports": [{"name": "http", "port": names::INSTANCE_SERVICE_PORT, "targetPort": "http", "protocol": "TCP"}],
         },
     })
 }
 
 fn pvc(plan: &WorkloadPlan<'_>, claim: &str) -> Value {
     let mut meta = metadata(plan, claim);
-    if plan.storage.delete_policy == crate::model::DeletePolicy::Retain
+    if plan.storage.delete_policy == DeletePolicy::Retain
         && let Some(obj) = meta.as_object_mut()
     {
         // Deleting the instance removes its Work from the state store; the GitOps agent must not delete the data.

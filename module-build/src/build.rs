@@ -7,13 +7,13 @@
 //!    the module is used as built and the caller is told (`cargo xtask` installs binaryen first).
 //! 3. The OPA ABI post-link step adds the two ABI version globals (`postlink.rs`).
 //!
-//! This file must stay free of dependencies: build scripts include it with `#[path]`.
+//! This crate must stay free of dependencies (without `engine`): build scripts depend on it.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The wasm features Rust 1.95 emits for wasm32 (binaryen 108 needs them named).
-pub(crate) const WASM_FEATURES: [&str; 6] = [
+pub const WASM_FEATURES: [&str; 6] = [
     "--enable-bulk-memory",
     "--enable-sign-ext",
     "--enable-mutable-globals",
@@ -23,19 +23,18 @@ pub(crate) const WASM_FEATURES: [&str; 6] = [
 ];
 
 /// The built module.
-pub(crate) struct Built {
+#[derive(Debug)]
+pub struct Built {
     /// The post-linked module (ABI 1.3).
-    pub(crate) wasm: Vec<u8>,
+    pub wasm: Vec<u8>,
     /// The optimised module before the post-link step (for variants that declare another ABI minor version).
-    /// Only the task runner reads it; the host's build script shares this file and does not.
-    #[allow(dead_code)]
-    pub(crate) unlinked: Vec<u8>,
+    pub unlinked: Vec<u8>,
     /// Why `wasm-opt` did not run, if it did not.
-    pub(crate) unoptimized: Option<String>,
+    pub unoptimized: Option<String>,
 }
 
 /// The `wasm-opt` to run: `$WASM_OPT`, else the one on `PATH`, if it answers.
-pub(crate) fn wasm_opt() -> Option<PathBuf> {
+pub fn wasm_opt() -> Option<PathBuf> {
     let candidate = std::env::var_os("WASM_OPT").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("wasm-opt"));
     let answers = Command::new(&candidate).arg("--version").output().is_ok_and(|o| o.status.success());
     answers.then_some(candidate)
@@ -43,16 +42,15 @@ pub(crate) fn wasm_opt() -> Option<PathBuf> {
 
 /// How to optimise the module.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Tuning {
+pub enum Tuning {
     /// The shipped build: for speed (the `wasm` profile's `opt-level = 3`, `wasm-opt -O3`).
     Speed,
     /// For size (`opt-level = "s"`, `wasm-opt -Oz`), in its own target directory; only measured, never shipped.
-    #[allow(dead_code)]
     Size,
 }
 
 /// Builds, optimises and post-links the module. `target_root` is the outer build's target directory.
-pub(crate) fn build(root: &Path, target_root: &Path, cargo: &str, tuning: Tuning) -> Result<Built, String> {
+pub fn build(root: &Path, target_root: &Path, cargo: &str, tuning: Tuning) -> Result<Built, String> {
     let target_dir = target_root.join(match tuning {
         Tuning::Speed => "wasm",
         Tuning::Size => "wasm-size",

@@ -1,23 +1,22 @@
 //! The preview of a whole platform: every license in a set of objects, decided at once.
 //!
 //! This is what `host-runner preview` and the browser page call: they hand over the objects they read and the
-//! observations, and get one routing decision per license, in (namespace, name) order, plus notes on objects
-//! that play no part. Each license is decided exactly as the Kratix pipeline decides it ([`crate::route`]).
+//! observations, and get one routing decision per license, in (namespace, name) order, one configure decision
+//! per instance, and notes on objects that play no part. Each license and instance is decided exactly as its Kratix
+//! workflow decides it ([`super::license::route`], [`super::instance::configure`]).
 
-use crate::decision::{RouteDecision, route};
+use super::instance::{self, InstanceDecision};
+use super::license::{RouteCall, RouteDecision, route};
 use crate::error::{InputError, ObjectRef};
-use crate::instance::{self, InstanceDecision};
-#[cfg(doc)]
-use crate::model::Observations;
+use crate::input::{bounded_list, object_ref};
 use crate::model::{INSTANCE_KIND, LICENSE_KIND};
-use crate::routing::{MAX_INSTANCES, RouteCall, bounded_list, object_ref};
-use crate::versions::Catalog;
+use crate::rules::instance::{CallParts, Peers};
+use crate::rules::versions::Catalog;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-/// Most objects in one preview.
-pub const MAX_OBJECTS: usize = 2 * MAX_INSTANCES;
+pub use crate::rules::limits::MAX_PREVIEW_OBJECTS as MAX_OBJECTS;
 
 /// The input of a preview.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -27,9 +26,12 @@ pub struct PreviewCall {
     /// call is refused and the excess objects are read but not kept (they are `null` here).
     #[serde(default, deserialize_with = "objects_bounded")]
     pub objects: Vec<Value>,
-    /// The time and the player counts ([`Observations`]).
+    /// The measured player counts (`{"players": [...]}`).
     #[serde(default)]
     pub observations: Value,
+    /// The time of the decision (RFC 3339).
+    #[serde(default)]
+    pub now: Option<String>,
     /// An operator's release catalog (`null`: the shipped one).
     #[serde(default)]
     pub catalog: Value,
@@ -119,8 +121,8 @@ pub fn preview(call: &PreviewCall) -> Result<PreviewDecision, Vec<InputError>> {
             by_namespace.entry(object_ref(object, INSTANCE_KIND).namespace).or_default().push(object.clone());
         }
     }
-    let peers: BTreeMap<&str, instance::Peers> =
-        by_namespace.iter().map(|(ns, list)| (ns.as_str(), instance::Peers::read(list, ns))).collect();
+    let peers: BTreeMap<&str, Peers> =
+        by_namespace.iter().map(|(ns, list)| (ns.as_str(), Peers::read(list, ns))).collect();
     let catalog = Catalog::load(&call.catalog);
     let mut instance_decisions = Vec::new();
     let mut ordered: Vec<(ObjectRef, &Value)> =
@@ -134,9 +136,8 @@ pub fn preview(call: &PreviewCall) -> Result<PreviewDecision, Vec<InputError>> {
         else {
             continue;
         };
-        let parts =
-            instance::CallParts { instance: object, license, observations: &call.observations, runner_image: None };
-        match instance::configure_among(parts, peers, &catalog) {
+        let parts = CallParts { instance: object, license, now: call.now.as_deref() };
+        match instance::configure_among(parts, peers, &catalog, None) {
             Ok(d) => instance_decisions.push(d),
             Err(e) => push_unique(&mut errors, e),
         }
@@ -148,6 +149,7 @@ pub fn preview(call: &PreviewCall) -> Result<PreviewDecision, Vec<InputError>> {
             license: (*license).clone(),
             instances: instances.remove(&(namespace.clone(), name.clone())).unwrap_or_default(),
             observations: call.observations.clone(),
+            now: call.now.clone(),
         };
         match route(&call) {
             Ok(d) => decisions.push(d),

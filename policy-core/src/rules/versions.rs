@@ -13,19 +13,18 @@
 //! stays on the current generation with a warning instead); moving to an older generation is refused.
 
 use crate::error::{InputError, ObjectRef, Rule};
-use crate::model::UpdatePolicy;
-use crate::routing::Warning;
-use crate::time::shorten;
+use crate::model::{UpdatePolicy, Warning};
+use crate::text::shorten;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fmt;
 
 /// The catalog shipped with the project.
-const SHIPPED_CATALOG: &str = include_str!("../data/foundry-releases.json");
+const SHIPPED_CATALOG: &str = include_str!("../../data/foundry-releases.json");
 
 /// A Foundry release, `generation.build`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Release {
+pub(crate) struct Release {
     /// Major generation (13, 14, ...).
     pub generation: u32,
     /// Build number.
@@ -44,7 +43,7 @@ fn number(text: &str) -> Option<u32> {
 
 impl Release {
     /// Parses `generation.build`.
-    pub fn parse(text: &str) -> Option<Self> {
+    pub(crate) fn parse(text: &str) -> Option<Self> {
         let (g, b) = text.split_once('.')?;
         Some(Self { generation: number(g)?, build: number(b)? })
     }
@@ -52,7 +51,7 @@ impl Release {
 
 /// What `spec.foundryVersion` asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum VersionSpec {
+pub(crate) enum VersionSpec {
     /// One release, optionally one container image revision of it.
     Exact {
         /// The release.
@@ -68,7 +67,7 @@ pub enum VersionSpec {
 
 impl VersionSpec {
     /// Parses `latest`, `<generation>.x`, `<generation>.<build>` or `<generation>.<build>.<revision>`.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub(crate) fn parse(text: &str) -> Result<Self, String> {
         let bad = || {
             format!(
                 "`{}` is not a Foundry version: use an exact release such as `13.351` (or `13.351.0`), `latest`, or \
@@ -130,7 +129,7 @@ struct CatalogFile {
 
 /// The known releases.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Catalog {
+pub(crate) struct Catalog {
     /// Container image repository (tags are the release, e.g. `13.351`).
     pub image: String,
     /// Releases, oldest first, without duplicates.
@@ -153,7 +152,7 @@ fn parse_file(value: &Value) -> Result<CatalogFile, InputError> {
 
 impl Catalog {
     /// The shipped catalog, or the operator's (`null` for none) replacing or extending it.
-    pub fn load(operator: &Value) -> Result<Self, InputError> {
+    pub(crate) fn load(operator: &Value) -> Result<Self, InputError> {
         let shipped: Value = serde_json::from_str(SHIPPED_CATALOG)
             .map_err(|e| catalog_error(format!("the shipped catalog is damaged: {e}")))?;
         let shipped = parse_file(&shipped)?;
@@ -198,7 +197,7 @@ impl Catalog {
     }
 
     /// Newest stable release among those `keep` accepts.
-    fn newest_stable(&self, keep: impl Fn(Release) -> bool) -> Option<Release> {
+    pub(crate) fn newest_stable(&self, keep: impl Fn(Release) -> bool) -> Option<Release> {
         self.releases.iter().rev().find(|(r, c)| *c == ReleaseChannel::Stable && keep(*r)).map(|(r, _)| *r)
     }
 
@@ -240,7 +239,7 @@ impl Allowed {
 
 /// What a running instance resolved to before (from its status).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PreviousVersion {
+pub(crate) struct PreviousVersion {
     /// The release it runs.
     pub release: Release,
     /// The spec it was resolved from.
@@ -249,7 +248,7 @@ pub struct PreviousVersion {
 
 /// The outcome of version selection.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Resolved {
+pub(crate) struct Resolved {
     /// The release to run.
     pub release: Release,
     /// The full image reference.
@@ -260,7 +259,7 @@ pub struct Resolved {
 
 /// Everything version selection looks at.
 #[derive(Debug, Clone)]
-pub struct VersionRequest<'a> {
+pub(crate) struct VersionRequest<'a> {
     /// The instance.
     pub object: &'a ObjectRef,
     /// Where the spec came from (`spec.foundryVersion` or the license default).
@@ -278,7 +277,7 @@ pub struct VersionRequest<'a> {
 }
 
 /// Selects the release an instance runs.
-pub fn resolve(req: &VersionRequest<'_>, catalog: &Catalog) -> Result<Resolved, InputError> {
+pub(crate) fn resolve(req: &VersionRequest<'_>, catalog: &Catalog) -> Result<Resolved, InputError> {
     let refuse = |rule: Rule, detail: String| InputError::Refused {
         object: req.object.clone(),
         path: req.path.to_owned(),
@@ -427,47 +426,8 @@ pub fn resolve(req: &VersionRequest<'_>, catalog: &Catalog) -> Result<Resolved, 
     Ok(Resolved { release, image: format!("{}:{tag}", catalog.image), warnings })
 }
 
-/// The input of `foundry/catalog/list`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CatalogCall {
-    /// An operator's catalog (`null`: the shipped one).
-    #[serde(default)]
-    pub catalog: Value,
-}
-
-/// The catalog as instances see it: every release, and what `latest` and each channel resolve to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CatalogListing {
-    /// Image repository.
-    pub image: String,
-    /// Releases, newest first: `[version, channel]`.
-    pub releases: Vec<(String, ReleaseChannel)>,
-    /// What `latest` resolves to.
-    pub latest: Option<String>,
-    /// What each generation channel (`13.x`) resolves to.
-    pub channels: std::collections::BTreeMap<String, String>,
-}
-
-/// Lists a catalog (`foundry/catalog/list`).
-pub fn list(call: &CatalogCall) -> Result<CatalogListing, Vec<InputError>> {
-    let catalog = Catalog::load(&call.catalog).map_err(|e| vec![e])?;
-    let mut channels = std::collections::BTreeMap::new();
-    for (r, _) in &catalog.releases {
-        if let Some(newest) = catalog.newest_stable(|x| x.generation == r.generation) {
-            channels.insert(format!("{}.x", r.generation), newest.to_string());
-        }
-    }
-    Ok(CatalogListing {
-        image: catalog.image.clone(),
-        releases: catalog.releases.iter().rev().map(|(r, c)| (r.to_string(), *c)).collect(),
-        latest: catalog.newest_stable(|_| true).map(|r| r.to_string()),
-        channels,
-    })
-}
-
 /// Reads what an instance resolved to before from its status (a damaged status counts as none).
-pub fn previous_version(status: Option<&Value>) -> Option<PreviousVersion> {
+pub(crate) fn previous_version(status: Option<&Value>) -> Option<PreviousVersion> {
     let status = status?;
     let release = Release::parse(status.get("resolvedVersion")?.as_str()?)?;
     let spec = status.get("resolvedFrom").and_then(Value::as_str).unwrap_or_default().to_owned();

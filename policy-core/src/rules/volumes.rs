@@ -12,20 +12,20 @@
 //! keeps the copy, leaving a share keeps the share, and the platform never deletes NFS directories.
 
 use crate::error::{InputError, ObjectRef, Rule};
+use crate::model::Warning;
 use crate::model::{
     DeletePolicy, FoundryInstance, LicenseSpec, NfsSpec, StorageBackend, StorageSpec, VolumeMode, VolumeSpec,
 };
 use crate::names;
-use crate::routing::Warning;
-use crate::time::shorten;
-use serde_json::{Value, json};
+use crate::text::shorten;
+use serde_json::Value;
 
 /// Default PVC size.
-pub const DEFAULT_SIZE: &str = "10Gi";
+pub(crate) const DEFAULT_SIZE: &str = "10Gi";
 
 /// Which data a volume holds (a directory under Foundry's `/data/Data`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DataKind {
+pub(crate) enum DataKind {
     /// `Data/worlds`.
     Worlds,
     /// `Data/modules`.
@@ -34,7 +34,7 @@ pub enum DataKind {
 
 impl DataKind {
     /// `worlds` or `modules`.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Worlds => "worlds",
             Self::Modules => "modules",
@@ -44,7 +44,7 @@ impl DataKind {
 
 /// A place data lives, as a volume and a sub-path in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Place {
+pub(crate) enum Place {
     /// In a PVC.
     Pvc {
         /// Claim name.
@@ -65,7 +65,7 @@ pub enum Place {
 
 impl Place {
     /// A readable location (`pvc/<claim>:/<sub>`, `nfs://<server><root>/<sub>`).
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             Self::Pvc { claim, sub_path } => format!("pvc/{claim}:/{sub_path}"),
             Self::Nfs { server, path, sub_path } => {
@@ -88,7 +88,7 @@ impl Place {
 
 /// A one-shot copy of a kind of data into the instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CopyPlan {
+pub(crate) struct CopyPlan {
     /// Job name (stable for the same copy, so reruns do not start it again).
     pub job: String,
     /// Where the data comes from (mounted read-only).
@@ -99,7 +99,7 @@ pub struct CopyPlan {
 
 /// How one kind of data is provided.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VolumePlan {
+pub(crate) struct VolumePlan {
     /// Worlds or modules.
     pub kind: DataKind,
     /// The mode.
@@ -116,7 +116,7 @@ pub struct VolumePlan {
 
 /// The whole storage of an instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoragePlan {
+pub(crate) struct StoragePlan {
     /// PVC or NFS.
     pub backend: StorageBackend,
     /// The instance's own data (mounted at `/data`).
@@ -134,40 +134,26 @@ pub struct StoragePlan {
 }
 
 impl StoragePlan {
-    /// The status key `storage`.
-    pub fn status(&self) -> Value {
-        json!({
-            "backend": match self.backend { StorageBackend::Pvc => "pvc", StorageBackend::Nfs => "nfs" },
-            "location": self.data.describe(),
-            "deletePolicy": match self.delete_policy { DeletePolicy::Retain => "retain", DeletePolicy::Delete => "delete" },
-        })
+    /// `pvc` or `nfs`.
+    pub(crate) fn backend_name(&self) -> &'static str {
+        match self.backend {
+            StorageBackend::Pvc => "pvc",
+            StorageBackend::Nfs => "nfs",
+        }
     }
 
-    /// The status key `volumes`.
-    pub fn volumes_status(&self) -> Value {
-        let mut out = serde_json::Map::new();
-        for v in &self.volumes {
-            let mut entry = json!({"mode": v.mode.as_str(), "location": v.place.describe()});
-            if let Some(obj) = entry.as_object_mut() {
-                if let Some(from) = &v.from {
-                    obj.insert("from".into(), json!(from));
-                }
-                if let Some(share) = &v.share {
-                    obj.insert("share".into(), json!(share));
-                }
-                if let Some(copy) = &v.copy {
-                    obj.insert("copyJob".into(), json!(copy.job));
-                }
-            }
-            out.insert(v.kind.as_str().into(), entry);
+    /// `retain` or `delete`.
+    pub(crate) fn delete_policy_name(&self) -> &'static str {
+        match self.delete_policy {
+            DeletePolicy::Retain => "retain",
+            DeletePolicy::Delete => "delete",
         }
-        Value::Object(out)
     }
 }
 
 /// Everything storage planning looks at.
 #[derive(Debug, Clone)]
-pub struct StorageRequest<'a> {
+pub(crate) struct StorageRequest<'a> {
     /// The instance.
     pub instance: &'a FoundryInstance,
     /// Its reference, for errors.
@@ -256,7 +242,7 @@ fn own_data(name: &str, backend: StorageBackend, nfs: Option<&(String, String)>)
 }
 
 /// The PVC of an instance.
-pub fn pvc_name(instance: &str) -> String {
+pub(crate) fn pvc_name(instance: &str) -> String {
     format!("foundry-{instance}-data")
 }
 
@@ -287,7 +273,7 @@ fn fnv(text: &str) -> u64 {
 }
 
 /// Plans the storage of an instance and checks every rule.
-pub fn plan(req: &StorageRequest<'_>) -> Result<StoragePlan, InputError> {
+pub(crate) fn plan(req: &StorageRequest<'_>) -> Result<StoragePlan, InputError> {
     let name = req.instance.metadata.name.as_str();
     let object = req.object;
     let spec = req.instance.spec.storage.clone().unwrap_or_default();

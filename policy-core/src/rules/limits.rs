@@ -1,15 +1,24 @@
-//! License controls over instances: which instances a license admits, and what they inherit from it.
+//! The platform's limits: which instances a license admits, and how much one call may carry.
 //!
 //! With `restrictions.maxInstances`, the oldest instances (by creation time, then name; an instance without a
 //! creation time, as in files, counts as the newest) are admitted and the rest refused. Both the license's routing
 //! and each instance's workflow use this one function, so a refused instance gets neither a workload nor an
 //! active route.
+//!
+//! The size limits bound time and memory in every host, whatever a caller sends.
 
 use crate::time::Timestamp;
 use std::collections::BTreeSet;
 
+/// Most instances (of all licenses) evaluated in one routing decision.
+pub(crate) const MAX_INSTANCES: usize = 10_000;
+/// Most objects in one preview.
+pub const MAX_PREVIEW_OBJECTS: usize = 2 * MAX_INSTANCES;
+/// Most objects (licenses, instances and requests together) in one standby page or activation call.
+pub(crate) const MAX_STANDBY_OBJECTS: usize = 30_000;
+
 /// The names of the admitted instances among `instances` (name, creation time) of one license.
-pub fn admitted<'a>(
+pub(crate) fn admitted<'a>(
     instances: impl IntoIterator<Item = (&'a str, Option<&'a str>)>,
     max: Option<u32>,
 ) -> BTreeSet<String> {

@@ -3,10 +3,11 @@
 //! An admission engine (OPA, Kubewarden's `opa` mode, a webhook) hands over the AdmissionReview request as the
 //! input and the related objects as `data`, in the layout kube-mgmt and Kubewarden use:
 //! `data.kubernetes.foundrylicenses.<namespace>.<name>` and `data.kubernetes.foundryinstances.<namespace>.<name>`.
-//! The answer is an AdmissionReview `response` (`uid`, `allowed`, `status{code, reason, message, details}`).
+//! The answer (`api::admission`) is an AdmissionReview `response` (`uid`, `allowed`, `status{code, reason,
+//! message, details}`).
 //!
 //! This module has no rules of its own about what a valid license or instance is. It builds the namespace as it
-//! would be after the change and asks [`crate::routing`] what the pipeline would refuse; a problem the change
+//! would be after the change and asks `rules::routing` what the pipeline would refuse; a problem the change
 //! introduces denies it, a problem that was already there is only a warning (so fixing one thing is never
 //! blocked by another). On top of that come the referential rules that only a change can break: an instance
 //! needs its license, a license with instances cannot be deleted, and the instance a license routes to now
@@ -14,16 +15,15 @@
 //! switch away first).
 
 use crate::error::{Diagnostic, InputError, ObjectRef};
-use crate::instance::{self, InstanceCall};
-use crate::model::{DEFAULT_NAMESPACE, GROUP, INSTANCE_KIND, LICENSE_KIND, SCHEDULED_DELETE_ANNOTATION};
-use crate::routing::{object_problems, object_ref, routed_instance};
-use crate::time::shorten;
-use serde::{Deserialize, Serialize};
+use crate::input::object_ref;
+use crate::model::{DEFAULT_NAMESPACE, INSTANCE_KIND, LICENSE_KIND, SCHEDULED_DELETE_ANNOTATION};
+use crate::rules::instance::{self, CallParts, Peers};
+use crate::rules::routing::{object_problems, routed_instance};
+use crate::rules::versions::Catalog;
+use crate::text::shorten;
 use serde_json::Value;
 use std::collections::BTreeSet;
 
-/// `apiVersion` of the AdmissionReview answered.
-pub const ADMISSION_API_VERSION: &str = "admission.k8s.io/v1";
 /// Key of `data` holding the replicated objects (kube-mgmt's and Kubewarden's default).
 pub const DATA_ROOT: &str = "kubernetes";
 /// Resource name of licenses under [`DATA_ROOT`].
@@ -32,129 +32,6 @@ pub const LICENSE_RESOURCE: &str = "foundrylicenses";
 pub const INSTANCE_RESOURCE: &str = "foundryinstances";
 /// Key of `data` holding an operator's release catalog (the shipped one when absent).
 pub const CATALOG_KEY: &str = "foundryReleaseCatalog";
-
-/// The input: an AdmissionReview (OPA webhook) or just `{"request": ...}` (Kubewarden).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct AdmissionCall {
-    /// `admission.k8s.io/v1`, when the whole review is given.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub api_version: Option<String>,
-    /// `AdmissionReview`, when the whole review is given.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
-    /// The request.
-    pub request: AdmissionRequest,
-}
-
-/// The fields of an AdmissionRequest the review reads; the API server's other fields are accepted and ignored.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AdmissionRequest {
-    /// Echoed in the response.
-    pub uid: String,
-    /// The kind of the object.
-    pub kind: GroupVersionKind,
-    /// What is done to it.
-    pub operation: AdmissionOperation,
-    /// The object's namespace.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
-    /// The object's name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// The object after the change (CREATE, UPDATE).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub object: Option<Value>,
-    /// The object before the change (UPDATE, DELETE).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub old_object: Option<Value>,
-}
-
-/// `{group, version, kind}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GroupVersionKind {
-    /// API group (`foundry.platform`).
-    #[serde(default)]
-    pub group: String,
-    /// API version.
-    #[serde(default)]
-    pub version: String,
-    /// Kind.
-    pub kind: String,
-}
-
-/// The operation under review.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum AdmissionOperation {
-    /// A new object.
-    Create,
-    /// A changed object.
-    Update,
-    /// A removed object.
-    Delete,
-    /// A connection (exec, proxy); nothing to review.
-    Connect,
-}
-
-/// The answer: an AdmissionReview holding the response.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AdmissionReview {
-    /// `admission.k8s.io/v1`.
-    pub api_version: String,
-    /// `AdmissionReview`.
-    pub kind: String,
-    /// The verdict.
-    pub response: AdmissionResponse,
-}
-
-/// The verdict on one request.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AdmissionResponse {
-    /// The request's uid.
-    pub uid: String,
-    /// Whether the change may proceed.
-    pub allowed: bool,
-    /// Why it may not.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<AdmissionStatus>,
-    /// Problems that were there before the change; shown to the user, not blocking.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub warnings: Vec<String>,
-}
-
-/// A Kubernetes `Status` explaining a denial.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AdmissionStatus {
-    /// HTTP code: 422 when the object itself is invalid, 403 when the cluster's state forbids the change.
-    pub code: u16,
-    /// `Invalid` or `Forbidden`.
-    pub reason: String,
-    /// Every cause in one line, each with its fix.
-    pub message: String,
-    /// The causes, one per problem.
-    pub details: StatusDetails,
-}
-
-/// `Status.details`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StatusDetails {
-    /// One entry per problem.
-    pub causes: Vec<StatusCause>,
-}
-
-/// One problem: `reason` is the policy's stable error code, `field` the path inside the object.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StatusCause {
-    /// Stable machine code.
-    pub reason: String,
-    /// One line.
-    pub message: String,
-    /// Field path.
-    pub field: String,
-}
 
 /// Why a change is refused although every object in it is valid: the cluster's state forbids it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -293,42 +170,51 @@ fn fill_namespace(object: &mut Value, namespace: &str) {
     }
 }
 
-/// Reviews one request against the related objects in `data`.
-pub fn review(call: &AdmissionCall, data: Option<&Value>) -> Result<AdmissionReview, Vec<InputError>> {
-    let request = &call.request;
-    let kind = request.kind.kind.as_str();
-    let ours = request.kind.group == GROUP && (kind == LICENSE_KIND || kind == INSTANCE_KIND);
-    if !ours || request.operation == AdmissionOperation::Connect {
-        return Ok(verdict(request, Vec::new(), Vec::new()));
-    }
-    let changed = match request.operation {
-        AdmissionOperation::Delete => None,
-        _ => Some(request.object.clone().filter(Value::is_object).ok_or_else(|| {
-            vec![InputError::InvalidJson {
-                path: "request.object".into(),
-                detail: "a CREATE or UPDATE review must carry the object".into(),
-            }]
-        })?),
+/// What a change does, as the admission rules read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Change<'a> {
+    /// A new or changed object (CREATE, UPDATE).
+    Write(&'a Value),
+    /// A removed object (DELETE).
+    Delete,
+}
+
+/// The request under review, as the rules need it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Request<'a> {
+    /// The kind of the object (`FoundryLicense` or `FoundryInstance`).
+    pub(crate) kind: &'a str,
+    /// What is done to it.
+    pub(crate) change: Change<'a>,
+    /// The object before the change, when the review carries it.
+    pub(crate) old_object: Option<&'a Value>,
+    /// The request's namespace.
+    pub(crate) namespace: Option<&'a str>,
+    /// The request's name.
+    pub(crate) name: Option<&'a str>,
+}
+
+/// Reviews one request against the related objects in `data`: the problems the change introduces (denials), and
+/// those that were there before it (warnings).
+pub(crate) fn review(request: Request<'_>, data: Option<&Value>) -> Result<(Vec<Diagnostic>, Vec<String>), InputError> {
+    let kind = request.kind;
+    let changed = match request.change {
+        Change::Delete => None,
+        Change::Write(object) => Some(object.clone()),
     };
-    let old = request.old_object.as_ref().filter(|o| o.is_object());
+    let old = request.old_object.filter(|o| o.is_object());
     let namespace = request
         .namespace
-        .clone()
+        .map(str::to_owned)
         .or_else(|| changed.as_ref().or(old).map(|o| object_ref(o, kind).namespace))
         .filter(|ns| !ns.is_empty())
         .unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned());
-    let name = changed
-        .as_ref()
-        .or(old)
-        .map(name_of)
-        .filter(|n| !n.is_empty())
-        .or(request.name.as_deref())
-        .unwrap_or_default()
-        .to_owned();
+    let name =
+        changed.as_ref().or(old).map(name_of).filter(|n| !n.is_empty()).or(request.name).unwrap_or_default().to_owned();
 
     let before = Namespace {
-        licenses: replicated(data, LICENSE_RESOURCE, &namespace).map_err(|e| vec![e])?,
-        instances: replicated(data, INSTANCE_RESOURCE, &namespace).map_err(|e| vec![e])?,
+        licenses: replicated(data, LICENSE_RESOURCE, &namespace)?,
+        instances: replicated(data, INSTANCE_RESOURCE, &namespace)?,
     };
     // What the object was: the review's old object, else the replicated one.
     let old = old.cloned().or_else(|| Namespace::find(before.of_kind(kind), &name).cloned());
@@ -419,16 +305,10 @@ pub fn review(call: &AdmissionCall, data: Option<&Value>) -> Result<AdmissionRev
         let catalog = data.and_then(|d| d.get(CATALOG_KEY)).cloned().unwrap_or(Value::Null);
         let workflow_problems = |instance: &Value, ns: &Namespace| -> Vec<InputError> {
             let Some(license) = ns.license(&owner) else { return Vec::new() };
-            let call = InstanceCall {
-                instance: instance.clone(),
-                license: license.clone(),
-                instances: ns.instances.clone(),
-                // The workflow's rules do not depend on the time; it only stamps conditions with it.
-                observations: serde_json::json!({"now": "1970-01-01T00:00:00Z"}),
-                catalog: catalog.clone(),
-                runner_image: None,
-            };
-            instance::configure(&call).err().unwrap_or_default()
+            // The workflow's rules do not depend on the time; it only stamps conditions with it.
+            let call = CallParts { instance, license, now: Some("1970-01-01T00:00:00Z") };
+            let peers = Peers::read(&ns.instances, &namespace);
+            instance::configure_among(call, &peers, &Catalog::load(&catalog), None).err().unwrap_or_default()
         };
         let was = old.as_ref().map(|o| workflow_problems(o, &before)).unwrap_or_default();
         for problem in workflow_problems(&changed, &after) {
@@ -441,34 +321,8 @@ pub fn review(call: &AdmissionCall, data: Option<&Value>) -> Result<AdmissionRev
             }
         }
     }
-    Ok(verdict(request, denials, warnings))
+    Ok((denials, warnings))
 }
 
-fn verdict(request: &AdmissionRequest, denials: Vec<Diagnostic>, warnings: Vec<String>) -> AdmissionReview {
-    let status = (!denials.is_empty()).then(|| {
-        // Only state-based refusals are 403; one invalid field makes the whole change invalid.
-        let forbidden = denials.iter().all(|d| REFUSAL_CODES.contains(&d.code.as_str()));
-        AdmissionStatus {
-            code: if forbidden { 403 } else { 422 },
-            reason: if forbidden { "Forbidden" } else { "Invalid" }.to_owned(),
-            message: denials
-                .iter()
-                .map(|d| format!("{}: {} ({})", d.code, d.message, d.help))
-                .collect::<Vec<_>>()
-                .join("; "),
-            details: StatusDetails {
-                causes: denials
-                    .iter()
-                    .map(|d| StatusCause { reason: d.code.clone(), message: d.message.clone(), field: d.path.clone() })
-                    .collect(),
-            },
-        }
-    });
-    AdmissionReview {
-        api_version: ADMISSION_API_VERSION.to_owned(),
-        kind: "AdmissionReview".to_owned(),
-        response: AdmissionResponse { uid: request.uid.clone(), allowed: status.is_none(), status, warnings },
-    }
-}
-
-const REFUSAL_CODES: [&str; 3] = ["LicenseNotFound", "LicenseHasInstances", "ActiveInstanceRemoved"];
+/// The codes of refusals the cluster's state causes (every object in the change is valid).
+pub(crate) const REFUSAL_CODES: [&str; 3] = ["LicenseNotFound", "LicenseHasInstances", "ActiveInstanceRemoved"];

@@ -1,30 +1,51 @@
 //! The one call/answer layer every front end uses.
 //!
-//! Each operation is a typed function plus a JSON form: [`call`] takes the operation name and the call as JSON
-//! bytes and returns the answer as JSON text. The CLI, the wasm exports (OPA ABI and wasm-bindgen), the browser
-//! page and the tests all go through here; no front end knows the rules.
+//! One file per operation family holds its `Call` and `Decision` types (with enums for outcomes, phases and
+//! states), the typed function, and through [`call`] the JSON form: [`license`] (route a license), [`preview`]
+//! (every license and instance of a set of objects), [`instance`] (configure, delete), [`admission`] (review a
+//! change), [`standby`] (the standby page, activation requests and their review), [`monitor`] (the player
+//! monitor), [`observe`] (Foundry's status endpoint) and [`catalog`] (the release catalog). The CLI, the
+//! services, the wasm exports (OPA ABI and wasm-bindgen), the browser page and the tests all go through here; no
+//! front end knows the rules.
+//!
+//! Every call that needs the time carries it as `now` (RFC 3339) at its top level: the policy has no clock.
 //!
 //! Answers are tagged: `{"outcome":"success","decision":{...}}` or
 //! `{"outcome":"failure","errors":[{"code","message","object","path","help"}]}`.
 
-use crate::admission::{self, AdmissionCall, AdmissionReview};
-use crate::decision::{self, RouteDecision};
+pub mod admission;
+pub mod catalog;
+pub mod instance;
+pub mod license;
+pub mod monitor;
+pub mod observe;
+pub mod preview;
+pub mod standby;
+
 use crate::error::{Diagnostic, InputError};
+use crate::text::shorten;
+use admission::{AdmissionCall, AdmissionReview};
 #[cfg(doc)]
-use crate::foundry::{StatusFetch, StatusReading};
+use catalog::{CatalogCall, CatalogListing};
 #[cfg(doc)]
-use crate::instance::{InstanceCall, InstanceDecision};
-use crate::preview::{self, PreviewCall, PreviewDecision};
-use crate::routing::RouteCall;
-#[cfg(doc)]
-use crate::versions::{CatalogCall, CatalogListing};
-use crate::{activation, foundry, instance, monitor, versions};
-#[cfg(doc)]
-use activation::{ActivationDecision, ReviewCall, ReviewDecision, StandbyCall, StandbyPage};
+use instance::{InstanceCall, InstanceDecision};
+use license::{RouteCall, RouteDecision};
 #[cfg(doc)]
 use monitor::{MonitorCall, MonitorDecision};
+#[cfg(doc)]
+use observe::{StatusFetch, StatusReading};
+use preview::{PreviewCall, PreviewDecision};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+#[cfg(doc)]
+use standby::{ActivationDecision, ReviewCall, ReviewDecision, StandbyCall, StandbyPage};
+
+pub use crate::error::ObjectRef;
+pub use crate::input::namespace_of;
+pub use crate::render::labels::{INSTANCE_LABEL, LICENSE_LABEL, PART_OF, PART_OF_LABEL, STATE_LABEL};
+pub use crate::render::yaml::to_yaml;
+pub use crate::render::{Manifest, OutputFile, STATUS_FILE};
+pub use crate::time::{Duration, Timestamp};
 
 /// Largest call accepted, in bytes. Hosts enforce their own (lower) limits first; this one holds in every host.
 pub const MAX_CALL_BYTES: usize = 64 * 1024 * 1024;
@@ -141,17 +162,17 @@ pub fn answer<T>(result: Result<T, Vec<InputError>>) -> Answer<T> {
     }
 }
 
-/// Routes one license (typed form).
+/// Routes one license, as a tagged answer.
 pub fn license_route(call: &RouteCall) -> Answer<RouteDecision> {
-    answer(decision::route(call))
+    answer(license::route(call))
 }
 
-/// Routes every license in a set of objects (typed form).
+/// Routes every license in a set of objects, as a tagged answer.
 pub fn platform_preview(call: &PreviewCall) -> Answer<PreviewDecision> {
     answer(preview::preview(call))
 }
 
-/// Reviews a change for an admission engine (typed form); `data` holds the related objects.
+/// Reviews a change for an admission engine, as a tagged answer; `data` holds the related objects.
 pub fn admission_review(call: &AdmissionCall, data: Option<&Value>) -> Answer<AdmissionReview> {
     answer(admission::review(call, data))
 }
@@ -172,7 +193,9 @@ pub fn call_with_data(op: &str, input: &[u8], data: Option<&Value>) -> String {
         }
         None => {
             let mut out = Vec::new();
-            write_json(&Answer::<()>::failure(&[InputError::UnknownOperation(crate::time::shorten(op))]), &mut out);
+            let known = Operation::ALL.map(Operation::name).join(", ");
+            let error = InputError::UnknownOperation { name: shorten(op), known };
+            write_json(&Answer::<()>::failure(&[error]), &mut out);
             String::from_utf8(out).unwrap_or_default()
         }
     }
@@ -193,17 +216,17 @@ pub fn call_op_into(op: Operation, input: &[u8], out: &mut Vec<u8>) {
 /// Like [`call_op_into`], with OPA's `data` document.
 pub fn call_op_with_data_into(op: Operation, input: &[u8], data: Option<&Value>, out: &mut Vec<u8>) {
     match op {
-        Operation::LicenseRoute => run(input, out, decision::route),
+        Operation::LicenseRoute => run(input, out, license::route),
         Operation::PlatformPreview => run(input, out, preview::preview),
         Operation::AdmissionReview => run(input, out, |call| admission::review(call, data)),
         Operation::InstanceConfigure => run(input, out, instance::configure),
         Operation::InstanceDelete => run(input, out, instance::delete),
-        Operation::InstanceObserve => run(input, out, |fetch| foundry::interpret(fetch).map_err(|e| vec![e])),
-        Operation::CatalogList => run(input, out, versions::list),
+        Operation::InstanceObserve => run(input, out, observe::observe),
+        Operation::CatalogList => run(input, out, catalog::list),
         Operation::InstanceMonitor => run(input, out, monitor::decide),
-        Operation::StandbyPage => run(input, out, activation::page),
-        Operation::ActivationRequest => run(input, out, activation::request),
-        Operation::ActivationReview => run(input, out, activation::review),
+        Operation::StandbyPage => run(input, out, standby::page),
+        Operation::ActivationRequest => run(input, out, standby::request),
+        Operation::ActivationReview => run(input, out, standby::review),
     }
 }
 

@@ -7,9 +7,9 @@
 //! returned unchanged.
 
 /// Name of the exported global holding the ABI major version.
-pub(crate) const ABI_VERSION_GLOBAL: &str = "opa_wasm_abi_version";
+pub const ABI_VERSION_GLOBAL: &str = "opa_wasm_abi_version";
 /// Name of the exported global holding the ABI minor version.
-pub(crate) const ABI_MINOR_GLOBAL: &str = "opa_wasm_abi_minor_version";
+pub const ABI_MINOR_GLOBAL: &str = "opa_wasm_abi_minor_version";
 
 const SECTION_IMPORT: u8 = 2;
 const SECTION_GLOBAL: u8 = 6;
@@ -18,7 +18,7 @@ const SECTION_EXPORT: u8 = 7;
 const SECTION_ORDER: [u8; 13] = [1, 2, 3, 4, 5, 13, 6, 7, 8, 9, 12, 10, 11];
 
 /// Returns `wasm` with the ABI globals (`major`, `minor`) added and exported.
-pub(crate) fn add_abi_globals(wasm: &[u8], major: i32, minor: i32) -> Result<Vec<u8>, String> {
+pub fn add_abi_globals(wasm: &[u8], major: i32, minor: i32) -> Result<Vec<u8>, String> {
     if wasm.get(..8) != Some(b"\0asm\x01\0\0\0".as_slice()) {
         return Err("not a wasm binary module (bad magic or version)".into());
     }

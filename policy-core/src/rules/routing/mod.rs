@@ -2,7 +2,7 @@
 //!
 //! Everything is decided here, in one pass, before any manifest is written: the license's instances, the desired
 //! and current active instance, eligibility, the player gate of a switch, the grace period, and each instance's
-//! state. [`crate::manifests`] then renders the decision; nothing there decides anything.
+//! state. `render` then turns the decision into manifests and a status; nothing there decides anything.
 //!
 //! The rules, in order:
 //! 1. The license's instances are the `FoundryInstance`s in its namespace whose `spec.licenseRef.name` names it,
@@ -10,77 +10,38 @@
 //! 2. desired = `spec.activeInstanceName`; current = `status.activeInstance` (either may be empty).
 //! 3. An instance is eligible if it belongs to the license and is not scheduled for deletion. An empty desired
 //!    asks for no active instance. An ineligible desired yields a warning, and the target falls back to current if
-//!    current is eligible, else to none.
+//!    current is eligible, else to none ([`target`]).
 //! 4. Moving away from an eligible current passes the switch gate: `force` switches; `block` switches only with 0
-//!    players on current, and otherwise keeps current with a warning. An ineligible current has no gate.
+//!    players on current, and otherwise keeps current with a warning. An ineligible current has no gate ([`gate`]).
 //! 5. With `switchGracePeriod`, a switch blocked for that long (since `status.pendingSince`) proceeds anyway.
+//!
+//! [`states`] then gives each instance its state, reason and backend.
 
-use crate::error::{InputError, ObjectRef, from_value};
+mod gate;
+mod states;
+mod target;
+
+use crate::error::{InputError, ObjectRef};
+use crate::input::{check_identity, check_players, from_value, object_ref, parse_now, parse_observations};
 use crate::model::{
-    FoundryLicense, INSTANCE_KIND, LICENSE_KIND, ObjectMeta, Observations, PlayerObservation,
-    SCHEDULED_DELETE_ANNOTATION, StandbySpec, SwitchMode,
+    FoundryLicense, INSTANCE_KIND, LICENSE_KIND, ObjectMeta, Observations, SCHEDULED_DELETE_ANNOTATION, StandbySpec,
+    SwitchMode, Warning,
 };
 use crate::names;
-use crate::time::{Duration, Timestamp, shorten};
+use crate::rules::limits::{self, MAX_INSTANCES};
+use crate::text::shorten;
+use crate::time::{Duration, Timestamp};
+use gate::{Gate, player_observation};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeSet;
 
-/// Most instances (of all licenses) evaluated in one call. Bounds time and memory in every host.
-pub const MAX_INSTANCES: usize = 10_000;
-
 /// Default Gateway a license's routes attach to when `spec.gateway.parentRef` is not set.
 pub const DEFAULT_GATEWAY: &str = "default-gateway";
 
-/// Port of every instance Service (`foundry-<name>`, port 80 → Foundry's 30000).
-pub const INSTANCE_SERVICE_PORT: u16 = 80;
-
-/// The input of the routing decision.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct RouteCall {
-    /// The `FoundryLicense` object, as the API server returns it (status included).
-    #[serde(default)]
-    pub license: Value,
-    /// `FoundryInstance` objects: at least those of the license's namespace; others are ignored. When more than
-    /// [`MAX_INSTANCES`] are given, the call is refused and the ones past the limit are read but not kept (they
-    /// are `null` here), so an oversized call costs the time of reading it, not the memory of holding it.
-    #[serde(default, deserialize_with = "instances_bounded")]
-    pub instances: Vec<Value>,
-    /// The time of the decision and the measured player counts ([`Observations`]).
-    #[serde(default)]
-    pub observations: Value,
-}
-
-fn instances_bounded<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Value>, D::Error> {
-    bounded_list(d, MAX_INSTANCES)
-}
-
-/// Reads a JSON list exactly as a `Vec<Value>` reads it (same errors, same paths), keeping the first `limit`
-/// elements and a `null` in place of each later one: a list past its limit is refused by its length alone, so its
-/// excess elements are parsed (any syntax error still counts) and dropped at once.
-pub(crate) fn bounded_list<'de, D: serde::Deserializer<'de>>(d: D, limit: usize) -> Result<Vec<Value>, D::Error> {
-    struct Bounded(usize);
-    impl<'de> serde::de::Visitor<'de> for Bounded {
-        type Value = Vec<Value>;
-
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("a sequence")
-        }
-
-        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Value>, A::Error> {
-            let mut items = Vec::new();
-            while let Some(item) = seq.next_element::<Value>()? {
-                items.push(if items.len() < self.0 { item } else { Value::Null });
-            }
-            Ok(items)
-        }
-    }
-    d.deserialize_seq(Bounded(limit))
-}
-
 /// Whether an instance receives its own traffic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum RouteState {
     /// Routed to its own Service.
@@ -129,15 +90,6 @@ pub struct InstanceRoute {
     /// When the instance is scheduled for deletion (the annotation's value), if it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scheduled_delete_at: Option<String>,
-}
-
-/// Something the owner should know; the decision was still made.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Warning {
-    /// Stable machine code.
-    pub code: String,
-    /// One line, names in backticks.
-    pub message: String,
 }
 
 /// The player count the switch gate needed, so a live host knows which instance to probe (at most one).
@@ -230,33 +182,32 @@ struct Member {
     status: Value,
 }
 
-/// Applies the rules to a call.
-pub(crate) fn decide(call: &RouteCall) -> Result<Routing, Vec<InputError>> {
-    let (license, license_ref) = check_license(&call.license)?;
-    let mut errors: Vec<InputError> = license_name_problem(&license, &license_ref).into_iter().collect();
-    let namespace = license.metadata.namespace().to_owned();
+/// Applies the rules to a license, its namespace's instances, the observations and the time (`now`).
+pub(crate) fn decide(
+    license: &Value,
+    instances: &[Value],
+    observations: &Value,
+    now: Option<&str>,
+) -> Result<Routing, Vec<InputError>> {
+    let (parsed, license_ref) = check_license(license)?;
+    let mut errors: Vec<InputError> = license_name_problem(&parsed, &license_ref).into_iter().collect();
+    let namespace = parsed.metadata.namespace().to_owned();
 
-    let observations = match parse_observations(&call.observations) {
+    let now = parse_now(now).map_err(|e| errors.push(e)).ok();
+    let observations = match parse_observations(observations) {
         Ok(o) => o,
         Err(e) => return Err(vec![e]),
     };
-    let now = match observations_now(&observations) {
-        Ok(now) => Some(now),
-        Err(e) => {
-            errors.push(e);
-            None
-        }
-    };
     errors.extend(check_players(&observations.players));
-    let checked = check_spec_and_members(&license, &license_ref, &namespace, &call.instances);
+    let checked = check_spec_and_members(&parsed, &license_ref, &namespace, instances);
     errors.extend(checked.errors);
 
     let (Some(now), Some(gateway), true) = (now, checked.gateway, errors.is_empty()) else {
         return Err(errors);
     };
-    let previous = read_previous_status(&call.license);
+    let previous = read_previous_status(license);
     Ok(apply_rules(
-        license,
+        parsed,
         license_ref,
         namespace,
         now,
@@ -355,7 +306,7 @@ fn check_spec_and_members(
         Some(Ok(d)) => Some(d),
         None => None,
     };
-    errors.extend(crate::activation::check_settings(license, license_ref));
+    errors.extend(crate::rules::activation::check_settings(license, license_ref));
     let gateway = match resolve_gateway(license, license_ref) {
         Ok(g) => Some(g),
         Err(mut e) => {
@@ -392,61 +343,23 @@ fn apply_rules(
     observations: &Observations,
 ) -> Routing {
     let mut warnings = Vec::new();
-    let find = |name: &str| members.iter().find(|m| m.name == name);
-    let eligible = |name: &str| find(name).is_some_and(|m| m.scheduled_delete_at.is_none() && m.admitted);
-
     let desired = license.spec.active_instance_name.clone().filter(|d| !d.is_empty());
     let current = previous.active.clone();
-    let current_eligible = current.as_deref().is_some_and(eligible);
 
     // Rule 3: the target the owner can have.
-    let mut desired_problem: Option<&'static str> = None;
-    let target = match desired.as_deref() {
-        None => None,
-        Some(d) if eligible(d) => Some(d.to_owned()),
-        Some(d) => {
-            let fallback = current.clone().filter(|_| current_eligible);
-            let keep = fallback
-                .as_deref()
-                .map_or_else(|| "no instance is active".to_owned(), |c| format!("`{c}` stays active"));
-            let (code, why) = match find(d) {
-                None => ("DesiredInstanceNotFound", "is not an instance of this license"),
-                Some(m) if !m.admitted => (
-                    "DesiredInstanceRefused",
-                    "is beyond the license's `restrictions.maxInstances` and cannot be active",
-                ),
-                Some(_) => ("DesiredInstanceScheduledForDeletion", "is scheduled for deletion and cannot be active"),
-            };
-            desired_problem = Some(code);
-            warnings.push(warning(code, format!("`{}` {why}; {keep}", shorten(d))));
-            fallback
-        }
-    };
+    let chosen = target::choose(&members, desired.as_deref(), current.as_deref(), &mut warnings);
+    let desired_problem = chosen.desired_problem;
 
-    // Rule 4 and 5: the switch gate.
-    let mut active = target.clone();
+    // Rules 4 and 5: the switch gate.
+    let mut active = chosen.target.clone();
     let mut pending = None;
     let mut player_check = None;
     if let Some(cur) = current.as_deref()
-        && !current_eligible
-        && target.as_deref() != Some(cur)
-    {
-        let (code, why) = match find(cur) {
-            None => ("PreviousActiveInstanceGone", "no longer exists"),
-            Some(m) if !m.admitted => ("PreviousActiveInstanceRefused", "is beyond the license's instance limit"),
-            Some(_) => ("PreviousActiveInstanceScheduledForDeletion", "is scheduled for deletion"),
-        };
-        warnings.push(warning(
-            code,
-            format!("the previously active instance `{}` {why}; it was released without a player check", shorten(cur)),
-        ));
-    }
-    if let Some(cur) = current.as_deref()
-        && current_eligible
-        && target.as_deref() != Some(cur)
+        && chosen.current_eligible
+        && chosen.target.as_deref() != Some(cur)
         && license.spec.switch_mode == SwitchMode::Block
     {
-        let gate = Gate { current: cur, target: target.as_deref(), namespace: &namespace, now, grace };
+        let gate = Gate { current: cur, target: chosen.target.as_deref(), namespace: &namespace, now, grace };
         let outcome = gate.decide(player_observation(&observations.players, cur, &namespace), previous.pending_since);
         warnings.extend(outcome.warning);
         player_check = outcome.player_check;
@@ -461,62 +374,9 @@ fn apply_rules(
         (None, Some(code)) => (false, code),
         (None, None) => (true, "ActiveAsRequested"),
     };
-
-    let instances = members
-        .iter()
-        .map(|m| {
-            let is_active = active.as_deref() == Some(m.name.as_str());
-            let (reason, message) = if is_active {
-                match (&pending, desired_problem) {
-                    (Some(p), _) if p.to.is_empty() => (
-                        "KeptWhileSwitchBlocked",
-                        "still active: the deactivation waits for players to leave".to_owned(),
-                    ),
-                    (Some(p), _) => (
-                        "KeptWhileSwitchBlocked",
-                        format!("still active: the switch to `{}` waits for players to leave", p.to),
-                    ),
-                    (None, Some(_)) => (
-                        "KeptWhileRequestIneligible",
-                        "still active: the requested instance cannot be activated".to_owned(),
-                    ),
-                    (None, None) => ("Selected", "selected by spec.activeInstanceName".to_owned()),
-                }
-            } else if !m.admitted {
-                ("RefusedInstanceLimit", "refused: beyond the license's `restrictions.maxInstances`".to_owned())
-            } else if let Some(at) = &m.scheduled_delete_at {
-                ("ScheduledForDeletion", format!("scheduled for deletion at `{}`", shorten(at)))
-            } else if pending.as_ref().is_some_and(|p| p.to == m.name) {
-                ("SwitchPending", "requested: waits for players to leave the active instance".to_owned())
-            } else {
-                ("NotSelected", "not the requested instance".to_owned())
-            };
-            let backend = if is_active {
-                Backend {
-                    name: names::service_name(&m.name),
-                    namespace: namespace.clone(),
-                    port: INSTANCE_SERVICE_PORT,
-                }
-            } else {
-                Backend {
-                    name: gateway.standby.service_name.clone(),
-                    namespace: gateway.standby.namespace.clone(),
-                    port: gateway.standby.port,
-                }
-            };
-            InstanceRoute {
-                name: m.name.clone(),
-                state: if is_active { RouteState::Active } else { RouteState::Standby },
-                reason: reason.to_owned(),
-                message,
-                backend,
-                hostname: format!("{}.{}", m.name, gateway.base_domain),
-                scheduled_delete_at: m.scheduled_delete_at.clone(),
-            }
-        })
-        .collect();
-
-    let active_status = active.as_deref().and_then(find).map(|m| m.status.clone());
+    let instances =
+        states::instance_routes(&members, active.as_deref(), pending.as_ref(), desired_problem, &gateway, &namespace);
+    let active_status = active.as_deref().and_then(|a| members.iter().find(|m| m.name == a)).map(|m| m.status.clone());
     Routing {
         active_status,
         license,
@@ -533,211 +393,6 @@ fn apply_rules(
         previous,
         gateway,
     }
-}
-
-/// The player gate of a `block`-mode switch away from an eligible current instance (rules 4 and 5).
-struct Gate<'a> {
-    current: &'a str,
-    target: Option<&'a str>,
-    namespace: &'a str,
-    now: Timestamp,
-    grace: Option<Duration>,
-}
-
-/// What the gate decided: hold the switch (`pending`) or let it pass, and what to report.
-struct GateOutcome {
-    pending: Option<Pending>,
-    warning: Option<Warning>,
-    player_check: Option<PlayerCheck>,
-}
-
-impl Gate<'_> {
-    fn decide(&self, observation: Option<&PlayerObservation>, pending_since: Option<Timestamp>) -> GateOutcome {
-        let cur = self.current;
-        let to_words = self.target.map_or_else(|| "deactivation".to_owned(), |t| format!("switch to `{t}`"));
-        let connected = observation.and_then(|o| o.connected);
-        let blocked = match (observation, connected) {
-            (_, Some(0)) => None,
-            (_, Some(n)) => Some((
-                "SwitchBlockedPlayersConnected",
-                "PlayersConnected",
-                format!(
-                    "{to_words} is blocked: {n} player{} connected to `{cur}`",
-                    if n == 1 { " is" } else { "s are" }
-                ),
-            )),
-            (Some(o), None) => Some((
-                "SwitchBlockedPlayerCountUnknown",
-                "PlayerCountUnknown",
-                format!(
-                    "{to_words} is blocked: the player count of `{cur}` is unknown ({})",
-                    shorten(o.error.as_deref().unwrap_or("no count"))
-                ),
-            )),
-            (None, None) => Some((
-                "SwitchBlockedPlayerCountUnknown",
-                "PlayerCountUnknown",
-                format!("{to_words} is blocked: the player count of `{cur}` was not measured"),
-            )),
-        };
-        // The block started at the recorded time, or now; a recorded time in the future is not trusted.
-        let since = pending_since.filter(|s| *s <= self.now).unwrap_or(self.now);
-        let waited = self.now.seconds_since(since);
-        let grace_over = self.grace.is_some_and(|g| waited >= g.seconds());
-        // Once the grace period is over the count no longer matters, so no probe is asked for.
-        let player_check = (!grace_over).then(|| PlayerCheck {
-            instance: cur.to_owned(),
-            namespace: self.namespace.to_owned(),
-            url: format!(
-                "http://{}.{}.svc:{INSTANCE_SERVICE_PORT}/api/status",
-                names::service_name(cur),
-                self.namespace
-            ),
-            observed: observation.is_some(),
-            connected,
-        });
-        match (blocked, self.grace) {
-            (None, _) => GateOutcome { pending: None, warning: None, player_check },
-            (Some((_, _, message)), Some(g)) if grace_over => GateOutcome {
-                pending: None,
-                warning: Some(warning(
-                    "SwitchForcedAfterGracePeriod",
-                    format!("{message}, but it has waited longer than the grace period of {g}; switching anyway"),
-                )),
-                player_check,
-            },
-            (Some((code, reason, message)), grace) => {
-                let message = match grace {
-                    Some(g) => format!(
-                        "{message}; it proceeds anyway after the grace period of {g} ({} left)",
-                        Duration::from_seconds(g.seconds().saturating_sub(waited))
-                    ),
-                    None => message,
-                };
-                GateOutcome {
-                    pending: Some(Pending { to: self.target.unwrap_or_default().to_owned(), since, reason }),
-                    warning: Some(warning(code, message)),
-                    player_check,
-                }
-            }
-        }
-    }
-}
-
-fn warning(code: &str, message: String) -> Warning {
-    Warning { code: code.to_owned(), message }
-}
-
-/// The observation for an instance: an entry naming its namespace wins over one without.
-fn player_observation<'a>(
-    players: &'a [PlayerObservation],
-    instance: &str,
-    namespace: &str,
-) -> Option<&'a PlayerObservation> {
-    let mut any = None;
-    for p in players.iter().filter(|p| p.instance == instance) {
-        match p.namespace.as_deref() {
-            Some(ns) if ns == namespace => return Some(p),
-            None if any.is_none() => any = Some(p),
-            _ => {}
-        }
-    }
-    any
-}
-
-/// Builds the reference of an object for messages, before it is known to be well formed.
-pub(crate) fn object_ref(value: &Value, kind: &str) -> ObjectRef {
-    let meta = value.get("metadata");
-    let text = |key: &str| meta.and_then(|m| m.get(key)).and_then(Value::as_str).unwrap_or_default();
-    let namespace = Some(text("namespace")).filter(|ns| !ns.is_empty()).unwrap_or(crate::model::DEFAULT_NAMESPACE);
-    ObjectRef::new(kind, &shorten(namespace), &shorten(text("name")))
-}
-
-/// Checks `kind`, `apiVersion` and that the object has a name.
-pub(crate) fn check_identity(
-    kind: &str,
-    api_version: &str,
-    meta: &ObjectMeta,
-    object: &ObjectRef,
-    expected_kind: &str,
-) -> Result<(), InputError> {
-    if !kind.is_empty() && kind != expected_kind {
-        return Err(InputError::InvalidField {
-            object: object.clone(),
-            path: "kind".into(),
-            detail: format!("expected kind `{expected_kind}`, found `{}`", shorten(kind)),
-        });
-    }
-    if !api_version.is_empty() && api_version != crate::model::API_VERSION {
-        return Err(InputError::InvalidField {
-            object: object.clone(),
-            path: "apiVersion".into(),
-            detail: format!("expected apiVersion `{}`, found `{}`", crate::model::API_VERSION, shorten(api_version)),
-        });
-    }
-    if meta.name.is_empty() {
-        return Err(InputError::MissingField {
-            object: object.clone(),
-            path: "metadata.name".into(),
-            detail: "missing field `name`".into(),
-        });
-    }
-    if let Some(ns) = meta.namespace.as_deref().filter(|ns| !ns.is_empty())
-        && !names::is_dns1123_label(ns)
-    {
-        return Err(InputError::InvalidField {
-            object: object.clone(),
-            path: "metadata.namespace".into(),
-            detail: format!(
-                "the namespace is {} characters long; a namespace is at most 63 lowercase letters, digits and `-`, \
-                 starting and ending with a letter or digit",
-                ns.chars().count()
-            ),
-        });
-    }
-    Ok(())
-}
-
-/// Parses the observations; an absent one is empty (and then lacks `now`).
-pub(crate) fn parse_observations(value: &Value) -> Result<Observations, InputError> {
-    if value.is_null() {
-        return Ok(Observations::default());
-    }
-    serde_path_to_error::deserialize(value)
-        .map_err(|e| InputError::InvalidObservation { path: e.path().to_string(), detail: e.inner().to_string() })
-}
-
-fn observations_now(observations: &Observations) -> Result<Timestamp, InputError> {
-    let text = observations.now.as_deref().ok_or_else(|| InputError::InvalidObservation {
-        path: "now".into(),
-        detail: "missing field `now`: the policy has no clock, so the caller must give the time".into(),
-    })?;
-    Timestamp::parse(text).map_err(|e| InputError::InvalidObservation { path: "now".into(), detail: e.to_string() })
-}
-
-fn check_players(players: &[PlayerObservation]) -> Vec<InputError> {
-    let mut errors = Vec::new();
-    for (i, p) in players.iter().enumerate() {
-        let path = format!("players[{i}]");
-        match (&p.connected, &p.error) {
-            (Some(_), Some(_)) => errors.push(InputError::InvalidObservation {
-                path,
-                detail: format!("the entry for `{}` has both `connected` and `error`; keep one", shorten(&p.instance)),
-            }),
-            (None, None) => errors.push(InputError::InvalidObservation {
-                path,
-                detail: format!("the entry for `{}` has neither `connected` nor `error`", shorten(&p.instance)),
-            }),
-            _ => {}
-        }
-        if p.instance.is_empty() {
-            errors.push(InputError::InvalidObservation {
-                path: format!("players[{i}].instance"),
-                detail: "the instance name is empty".into(),
-            });
-        }
-    }
-    errors
 }
 
 /// Resolves gateway, DNS and standby settings, validating each.
@@ -879,12 +534,7 @@ fn collect_members(
     // Names seen so far: a set keeps the duplicate check linear in the number of instances.
     let mut seen: BTreeSet<String> = BTreeSet::new();
     for value in instances {
-        let meta = value.get("metadata");
-        let ns = meta
-            .and_then(|m| m.get("namespace"))
-            .and_then(Value::as_str)
-            .filter(|ns| !ns.is_empty())
-            .unwrap_or(crate::model::DEFAULT_NAMESPACE);
+        let ns = crate::input::namespace_of(value);
         let owner = value.pointer("/spec/licenseRef/name").and_then(Value::as_str);
         if ns != namespace || owner != Some(license) {
             continue;
@@ -925,8 +575,7 @@ fn collect_members(
         });
     }
     members.sort_by(|a, b| a.name.cmp(&b.name));
-    let admitted =
-        crate::controls::admitted(members.iter().map(|m| (m.name.as_str(), m.created.as_deref())), max_instances);
+    let admitted = limits::admitted(members.iter().map(|m| (m.name.as_str(), m.created.as_deref())), max_instances);
     for m in &mut members {
         m.admitted = admitted.contains(&m.name);
     }

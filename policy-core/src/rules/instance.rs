@@ -2,7 +2,7 @@
 //!
 //! Configuring an instance decides, in order: its license (it must exist), admission (the license's
 //! `restrictions.maxInstances`), its Foundry version (catalog, allowed versions, upgrade rules), its storage and
-//! volume modes, its resources, and then renders its workload ([`crate::workload`]). Settings the instance does
+//! volume modes, and its resources; `render::workload` then renders its workload. Settings the instance does
 //! not give come from the license's `spec.defaults`. Every run also asks the license to re-route (Kratix re-runs a
 //! license only when its spec or a reconciliation label changes, so the host labels it): that is how a new
 //! instance gets its route at once and a deleted one loses it.
@@ -11,96 +11,31 @@
 //! by the GitOps agent with the rest of the instance's objects). The delete workflow reads as little of the
 //! instance as it can, so that an instance with a broken spec can always be deleted.
 
-use crate::controls;
-use crate::error::{InputError, ObjectRef, Rule, from_value};
-use crate::manifests::OutputFile;
-use crate::model::{FoundryInstance, FoundryLicense, INSTANCE_KIND, LICENSE_KIND, Resources};
-use crate::routing::{Warning, check_identity, object_ref, parse_observations};
-use crate::time::{Timestamp, shorten};
-use crate::versions::{self, Catalog, VersionRequest};
-use crate::volumes::{self, StorageRequest};
-use crate::workload::{self, ComputeResources, WorkloadPlan};
-use crate::{names, yaml};
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use crate::error::{InputError, ObjectRef, Rule};
+use crate::input::{check_identity, from_value, object_ref, parse_now};
+use crate::model::{FoundryInstance, FoundryLicense, INSTANCE_KIND, LICENSE_KIND, Resources, Warning};
+use crate::names;
+use crate::rules::limits;
+use crate::rules::versions::{self, Catalog, Release, VersionRequest};
+use crate::rules::volumes::{self, StoragePlan, StorageRequest};
+use crate::text::shorten;
+use crate::time::Timestamp;
+use serde::Deserialize;
+use serde_json::Value;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
-/// The input of the instance workflows.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct InstanceCall {
-    /// The `FoundryInstance` object, as the API server returns it (status included).
-    #[serde(default)]
-    pub instance: Value,
-    /// The license it names, or `null` when that license does not exist.
-    #[serde(default)]
-    pub license: Value,
-    /// The `FoundryInstance`s of the namespace (this one may be among them); used for admission, copies and
-    /// shares.
-    #[serde(default)]
-    pub instances: Vec<Value>,
-    /// The time of the decision (`now`).
-    #[serde(default)]
-    pub observations: Value,
-    /// An operator's release catalog, replacing or extending the shipped one (`null`: the shipped one).
-    #[serde(default)]
-    pub catalog: Value,
-    /// The image of the player monitor sidecar (default [`workload::RUNNER_IMAGE`]).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub runner_image: Option<String>,
-}
-
-/// The parts of an [`InstanceCall`] one instance's decision reads, borrowed (a preview decides many instances
-/// against the same license and observations without copying them).
+/// The parts of an instance workflow's call one instance's decision reads, borrowed (a preview decides many
+/// instances against the same license without copying them).
 #[derive(Clone, Copy)]
 pub(crate) struct CallParts<'a> {
+    /// The `FoundryInstance` object.
     pub(crate) instance: &'a Value,
+    /// The license it names, or `null` when that license does not exist.
     pub(crate) license: &'a Value,
-    pub(crate) observations: &'a Value,
-    pub(crate) runner_image: Option<&'a str>,
-}
-
-impl InstanceCall {
-    fn parts(&self) -> CallParts<'_> {
-        CallParts {
-            instance: &self.instance,
-            license: &self.license,
-            observations: &self.observations,
-            runner_image: self.runner_image.as_deref(),
-        }
-    }
-}
-
-/// The answer of an instance workflow.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct InstanceDecision {
-    /// The instance decided for.
-    pub instance: ObjectRef,
-    /// The license the host must ask to re-route, when it exists.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reroute: Option<ObjectRef>,
-    /// What the owner should know.
-    pub warnings: Vec<Warning>,
-    /// The instance status to write (every owned key).
-    pub status: Value,
-    /// The manifests to write, in file order.
-    pub manifests: Vec<Value>,
-    /// The exact files of the Kratix output directory.
-    pub files: Vec<OutputFile>,
-    /// The exact content of `status.yaml`.
-    pub status_yaml: String,
-}
-
-fn parse_now(observations: &Value) -> Result<Timestamp, InputError> {
-    let o = parse_observations(observations)?;
-    let text = o.now.ok_or_else(|| InputError::InvalidObservation {
-        path: "now".into(),
-        detail: "missing field `now`: the policy has no clock, so the caller must give the time".into(),
-    })?;
-    Timestamp::parse(&text).map_err(|e| InputError::InvalidObservation { path: "now".into(), detail: e.to_string() })
+    /// The time of the decision.
+    pub(crate) now: Option<&'a str>,
 }
 
 /// The license of a call, checked against the instance's reference.
@@ -127,6 +62,9 @@ fn license_of(
     check_identity(&license.kind, &license.api_version, &license.metadata, &r, LICENSE_KIND)?;
     Ok(Some((r, license)))
 }
+
+/// The image of `host-runner`: the Promises' pipeline image and each instance's player monitor sidecar.
+pub const RUNNER_IMAGE: &str = "foundry-kratix/host-runner:0.1.0";
 
 /// A license's name and its `restrictions.maxInstances`.
 type AdmissionKey = (String, Option<u32>);
@@ -157,7 +95,7 @@ impl Peers {
     }
 
     /// The instances of `license` (`me` may be among them, perhaps as an older copy).
-    fn of(&self, license: &str) -> &[FoundryInstance] {
+    pub(crate) fn of(&self, license: &str) -> &[FoundryInstance] {
         self.by_license.get(license).map_or(&[], Vec::as_slice)
     }
 
@@ -174,7 +112,7 @@ impl Peers {
             .is_some_and(|m| m.metadata.creation_timestamp == me.metadata.creation_timestamp);
         if !known {
             let others = members.iter().filter(|m| &m.metadata.name != name).chain(std::iter::once(me));
-            return controls::admitted(
+            return limits::admitted(
                 others.map(|i| (i.metadata.name.as_str(), i.metadata.creation_timestamp.as_deref())),
                 max,
             )
@@ -183,7 +121,7 @@ impl Peers {
         let key = (license.clone(), max);
         let cached = self.admitted.borrow().get(&key).cloned();
         let set = cached.unwrap_or_else(|| {
-            let set = Rc::new(controls::admitted(
+            let set = Rc::new(limits::admitted(
                 members.iter().map(|i| (i.metadata.name.as_str(), i.metadata.creation_timestamp.as_deref())),
                 max,
             ));
@@ -195,7 +133,7 @@ impl Peers {
 }
 
 /// How the license currently routes the instance, from the license's status.
-fn route_state(name: &str, license: Option<&Value>) -> &'static str {
+pub(crate) fn route_state(name: &str, license: Option<&Value>) -> &'static str {
     let entry = license
         .and_then(|l| l.get("status"))
         .and_then(|s| s.get("registeredInstances"))
@@ -255,110 +193,102 @@ fn check_secret_ref(object: &ObjectRef, path: &str, name: &str, key: &str) -> Re
 
 /// The decision being built: the status keys the instance owns, with their values for this run, and what else the
 /// run writes and asks for.
-struct Outcome {
-    reroute: Option<ObjectRef>,
-    warnings: Vec<Warning>,
-    manifests: Vec<(String, Value)>,
-    admitted: Option<bool>,
-    version: Value,
-    version_spec: Value,
-    image: Value,
-    storage: Value,
-    volumes: Value,
-    ready: (bool, &'static str, String),
+pub(crate) struct Outcome {
+    /// The license the host must ask to re-route, when it exists.
+    pub(crate) reroute: Option<ObjectRef>,
+    /// What the owner should know.
+    pub(crate) warnings: Vec<Warning>,
+    /// Within the license's `restrictions.maxInstances` (`None` when no license was found).
+    pub(crate) admitted: Option<bool>,
+    /// The resolved Foundry release.
+    pub(crate) version: Option<String>,
+    /// What `spec.foundryVersion` (or the license default) asked for.
+    pub(crate) version_spec: Option<String>,
+    /// The image.
+    pub(crate) image: Option<String>,
+    /// Where the data lives.
+    pub(crate) storage: Option<StoragePlan>,
+    /// The `Ready` condition: status, reason, message.
+    pub(crate) ready: (bool, &'static str, String),
+    /// How the license routes the instance now (`active`, `standby` or `unknown`).
+    pub(crate) route_state: &'static str,
+    /// What the workload renders from, when the instance gets one.
+    pub(crate) workload: Option<Workload>,
+}
+
+/// Everything decided about an instance's workload, owned; `render::workload` renders it.
+#[derive(Debug, Clone)]
+pub(crate) struct Workload {
+    /// The license (its secret references).
+    pub(crate) license: FoundryLicense,
+    /// The resolved release and image.
+    pub(crate) release: Release,
+    /// The image reference.
+    pub(crate) image: String,
+    /// Public hostname, when the license has a base domain.
+    pub(crate) hostname: Option<String>,
+    /// TLS terminates at the Gateway.
+    pub(crate) proxy_ssl: bool,
+    /// The port players connect to.
+    pub(crate) proxy_port: u16,
+    /// Compute resources.
+    pub(crate) resources: ComputeResources,
+    /// The image of the player monitor sidecar.
+    pub(crate) runner_image: String,
+}
+
+/// Compute resources after defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ComputeResources {
+    /// CPU request.
+    pub cpu: String,
+    /// Memory request.
+    pub memory: String,
+    /// CPU limit.
+    pub cpu_limit: String,
+    /// Memory limit.
+    pub memory_limit: String,
+}
+
+impl Default for ComputeResources {
+    fn default() -> Self {
+        Self { cpu: "500m".into(), memory: "1Gi".into(), cpu_limit: "2".into(), memory_limit: "2Gi".into() }
+    }
+}
+
+/// An instance's decided workflow: the instance as read, the time, and the outcome.
+pub(crate) struct Configured {
+    /// The instance's reference.
+    pub(crate) object: ObjectRef,
+    /// The instance (for a deletion, only its identity).
+    pub(crate) instance: FoundryInstance,
+    /// The time of the decision.
+    pub(crate) now: Timestamp,
+    /// What was decided.
+    pub(crate) outcome: Outcome,
 }
 
 impl Outcome {
-    fn empty(reroute: Option<ObjectRef>, reason: &'static str, message: String, admitted: Option<bool>) -> Self {
+    fn empty(
+        reroute: Option<ObjectRef>,
+        reason: &'static str,
+        message: String,
+        admitted: Option<bool>,
+        route_state: &'static str,
+    ) -> Self {
         Self {
             reroute,
             warnings: Vec::new(),
-            manifests: Vec::new(),
             admitted,
-            version: Value::Null,
-            version_spec: Value::Null,
-            image: Value::Null,
-            storage: Value::Null,
-            volumes: Value::Null,
+            version: None,
+            version_spec: None,
+            image: None,
+            storage: None,
             ready: (false, reason, message),
+            route_state,
+            workload: None,
         }
     }
-}
-
-fn finish(
-    object: &ObjectRef,
-    instance: &FoundryInstance,
-    call: CallParts<'_>,
-    now: Timestamp,
-    outcome: Outcome,
-) -> InstanceDecision {
-    let Outcome { reroute, warnings, manifests, admitted, version, version_spec, image, storage, volumes, ready } =
-        outcome;
-    let license_name = &instance.spec.license_ref.name;
-    let state = route_state(&instance.metadata.name, (!call.license.is_null()).then_some(call.license));
-    let (ready, reason, message) = ready;
-    let mut condition = json!({
-        "type": "Ready",
-        "status": if ready { "True" } else { "False" },
-        "reason": reason,
-        "message": message,
-        "lastTransitionTime": now.to_string(),
-    });
-    // Keep the transition time while the condition holds, so reruns write identical bytes.
-    let previous = call
-        .instance
-        .pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .and_then(|c| c.iter().find(|c| c.get("type").and_then(Value::as_str) == Some("Ready")));
-    if let (Some(prev), Some(c)) = (previous, condition.as_object_mut()) {
-        let same = prev.get("status") == c.get("status");
-        if let Some(t) = prev.get("lastTransitionTime").and_then(Value::as_str).and_then(|t| Timestamp::parse(t).ok())
-            && same
-        {
-            c.insert("lastTransitionTime".into(), json!(t.to_string()));
-        }
-    }
-    if let (Some(g), Some(c)) = (instance.metadata.generation, condition.as_object_mut()) {
-        c.insert("observedGeneration".into(), json!(g));
-    }
-    let summary = match &version {
-        Value::String(v) => format!("Foundry {v}; license {license_name}; route: {state}"),
-        _ => format!("{message}; route: {state}"),
-    };
-    let status = json!({
-        "license": license_name,
-        "routeState": state,
-        "admitted": admitted,
-        "resolvedVersion": version,
-        "resolvedFrom": version_spec,
-        "image": image,
-        "storage": storage,
-        "volumes": volumes,
-        "warnings": warnings.iter().map(|w| json!({"code": w.code, "message": w.message})).collect::<Vec<_>>(),
-        "conditions": [condition],
-        "message": summary,
-        // A failed run publishes why here; a good run clears it.
-        "inputErrors": [],
-    });
-    let files = manifests
-        .iter()
-        .map(|(path, object)| OutputFile { path: path.clone(), content: yaml::to_yaml(object) })
-        .collect();
-    InstanceDecision {
-        instance: object.clone(),
-        reroute,
-        warnings,
-        status_yaml: yaml::to_yaml(&status),
-        status,
-        manifests: manifests.into_iter().map(|(_, m)| m).collect(),
-        files,
-    }
-}
-
-/// Decides the configure workflow of an instance.
-pub fn configure(call: &InstanceCall) -> Result<InstanceDecision, Vec<InputError>> {
-    let namespace = object_ref(&call.instance, INSTANCE_KIND).namespace;
-    configure_among(call.parts(), &Peers::read(&call.instances, &namespace), &Catalog::load(&call.catalog))
 }
 
 /// [`configure`] with the namespace's instances already read and the catalog already loaded (the call's
@@ -367,7 +297,8 @@ pub(crate) fn configure_among(
     call: CallParts<'_>,
     peers: &Peers,
     catalog: &Result<Catalog, InputError>,
-) -> Result<InstanceDecision, Vec<InputError>> {
+    runner_image: Option<&str>,
+) -> Result<Configured, Vec<InputError>> {
     let object = object_ref(call.instance, INSTANCE_KIND);
     if call.instance.is_null() {
         return Err(vec![InputError::MissingField {
@@ -395,10 +326,12 @@ pub(crate) fn configure_among(
             detail: "the license reference has no name".into(),
         });
     }
-    let now = parse_now(call.observations).map_err(|e| errors.push(e)).ok();
+    let now = parse_now(call.now).map_err(|e| errors.push(e)).ok();
     let license = license_of(call, &object, &license_name).map_err(|e| errors.push(e)).ok().flatten();
     let (Some(now), true) = (now, errors.is_empty()) else { return Err(errors) };
     let namespace = object.namespace.clone();
+    let state = route_state(&instance.metadata.name, (!call.license.is_null()).then_some(call.license));
+    let done = |outcome: Outcome| Configured { object: object.clone(), instance: instance.clone(), now, outcome };
 
     let Some((license_ref, license)) = license else {
         let warning = Warning {
@@ -408,9 +341,9 @@ pub(crate) fn configure_among(
                 shorten(&license_name)
             ),
         };
-        let mut outcome = Outcome::empty(None, "LicenseNotFound", warning.message.clone(), None);
+        let mut outcome = Outcome::empty(None, "LicenseNotFound", warning.message.clone(), None, state);
         outcome.warnings.push(warning);
-        return Ok(finish(&object, &instance, call, now, outcome));
+        return Ok(done(outcome));
     };
 
     let max = license.spec.restrictions.as_ref().and_then(|r| r.max_instances);
@@ -425,9 +358,9 @@ pub(crate) fn configure_among(
             ),
         };
         let mut outcome =
-            Outcome::empty(Some(license_ref), "RefusedInstanceLimit", warning.message.clone(), Some(false));
+            Outcome::empty(Some(license_ref), "RefusedInstanceLimit", warning.message.clone(), Some(false), state);
         outcome.warnings.push(warning);
-        return Ok(finish(&object, &instance, call, now, outcome));
+        return Ok(done(outcome));
     }
 
     let defaults = license.spec.defaults.clone().unwrap_or_default();
@@ -489,43 +422,37 @@ pub(crate) fn configure_among(
         .and_then(|g| g.base_domain.clone())
         .or_else(|| license.spec.base_domain.clone())
         .filter(|d| names::base_domain_problem(d).is_none());
-    let plan = WorkloadPlan {
-        namespace: &namespace,
-        instance: &instance.metadata.name,
-        license: &license_ref.name,
-        image: &resolved.image,
+    let mut warnings = resolved.warnings.clone();
+    warnings.extend(storage.warnings.iter().cloned());
+    let ready = (true, "Configured", format!("Foundry {} runs under license `{}`", resolved.release, license_ref.name));
+    let workload = Workload {
         release: resolved.release,
+        image: resolved.image.clone(),
         hostname: base_domain.map(|d| format!("{}.{d}", instance.metadata.name)),
         proxy_ssl: instance.spec.proxy_ssl.or(defaults.proxy_ssl).unwrap_or(true),
         proxy_port: instance.spec.proxy_port.or(defaults.proxy_port).unwrap_or(443),
-        resources: &compute,
-        license_secret: &license.spec.license_secret_ref,
-        credentials: license.spec.credentials_secret_ref.as_ref(),
-        admin_key: instance.spec.admin_password_secret_ref.as_ref(),
-        storage: &storage,
-        runner_image: call.runner_image.unwrap_or(workload::RUNNER_IMAGE),
+        resources: compute,
+        runner_image: runner_image.unwrap_or(RUNNER_IMAGE).to_owned(),
+        license,
     };
-    let manifests = workload::manifests(&plan);
-    let mut warnings = resolved.warnings.clone();
-    warnings.extend(storage.warnings.iter().cloned());
     let outcome = Outcome {
-        reroute: Some(license_ref.clone()),
+        reroute: Some(license_ref),
         warnings,
-        manifests,
         admitted: Some(true),
-        version: json!(resolved.release.to_string()),
-        version_spec: json!(version_spec),
-        image: json!(resolved.image),
-        storage: storage.status(),
-        volumes: storage.volumes_status(),
-        ready: (true, "Configured", format!("Foundry {} runs under license `{}`", resolved.release, license_ref.name)),
+        version: Some(resolved.release.to_string()),
+        version_spec: Some(version_spec),
+        image: Some(resolved.image),
+        storage: Some(storage),
+        ready,
+        route_state: state,
+        workload: Some(workload),
     };
-    Ok(finish(&object, &instance, call, now, outcome))
+    Ok(done(outcome))
 }
 
 /// Decides the delete workflow of an instance: its license re-routes without it; its data is kept.
-pub fn delete(call: &InstanceCall) -> Result<InstanceDecision, Vec<InputError>> {
-    let object = object_ref(&call.instance, INSTANCE_KIND);
+pub(crate) fn delete(call: CallParts<'_>) -> Result<Configured, Vec<InputError>> {
+    let object = object_ref(call.instance, INSTANCE_KIND);
     if !call.instance.is_object() {
         return Err(vec![InputError::MissingField {
             object,
@@ -533,9 +460,9 @@ pub fn delete(call: &InstanceCall) -> Result<InstanceDecision, Vec<InputError>> 
             detail: "missing field `instance`".into(),
         }]);
     }
-    let now = parse_now(&call.observations).map_err(|e| vec![e])?;
+    let now = parse_now(call.now).map_err(|e| vec![e])?;
     let license_name = call.instance.pointer("/spec/licenseRef/name").and_then(Value::as_str).unwrap_or_default();
-    let reroute = match &call.license {
+    let reroute = match call.license {
         Value::Null => None,
         license => {
             let r = object_ref(license, LICENSE_KIND);
@@ -559,6 +486,8 @@ pub fn delete(call: &InstanceCall) -> Result<InstanceDecision, Vec<InputError>> 
             update_policy: None,
         },
     };
-    let outcome = Outcome::empty(reroute, "Deleting", "the instance is being deleted; its data is kept".into(), None);
-    Ok(finish(&object, &instance, call.parts(), now, outcome))
+    let state = route_state(&object.name, (!call.license.is_null()).then_some(call.license));
+    let outcome =
+        Outcome::empty(reroute, "Deleting", "the instance is being deleted; its data is kept".into(), None, state);
+    Ok(Configured { object, instance, now, outcome })
 }
