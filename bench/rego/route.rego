@@ -1,4 +1,5 @@
-# The routing rules of a FoundryLicense (policy-core/src/routing.rs), written in Rego for comparison.
+# The routing rules of a FoundryLicense (policy-core/src/rules/routing/), written in Rego for comparison.
+# Hostname claims (which need other licenses) are not written here: the benchmark's calls carry none.
 #
 # Input: the `foundry/license/route` call (`license`, `instances`, `observations`, `now`), already valid.
 # Output: `data.foundry.route.decision` with the facts the policy decides: the active and desired instance, each
@@ -40,6 +41,19 @@ scheduled(inst) if {
 	_ = inst.metadata.annotations["foundry.platform/scheduled-delete-at"]
 } else := false
 
+scheduled_due(inst) if {
+	at := inst.metadata.annotations["foundry.platform/scheduled-delete-at"]
+	time.parse_rfc3339_ns(at) <= now_ns
+} else := false
+
+# The workload is configured for the current generation: a `Ready` condition that is `True` for it.
+ready(inst) if {
+	some c in object.get(object.get(inst, "status", {}), "conditions", [])
+	c.type == "Ready"
+	c.status == "True"
+	object.get(c, "observedGeneration", null) == object.get(inst.metadata, "generation", null)
+} else := false
+
 # `restrictions.maxInstances` admits the oldest instances: known creation times first, oldest first, then the
 # rest, ties by name.
 rfc3339 := `^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$`
@@ -51,15 +65,25 @@ age_key(inst) := [0, time.parse_rfc3339_ns(inst.metadata.creationTimestamp), ins
 
 max_instances := spec.restrictions.maxInstances if is_number(spec.restrictions.maxInstances)
 
+# The active instance is admitted first.
+rank_key(inst) := array.concat([0], age_key(inst)) if {
+	inst.metadata.name == current
+} else := array.concat([1], age_key(inst))
+
 admitted_names := {inst.metadata.name | some inst in own} if {
 	not max_instances
-} else := {key[2] |
-	order := sort([age_key(inst) | some inst in own])
+} else := {key[3] |
+	order := sort([rank_key(inst) | some inst in own])
 	some i, key in order
 	i < max_instances
 }
 
-members := {inst.metadata.name: {"scheduled": scheduled(inst), "admitted": inst.metadata.name in admitted_names} |
+members := {inst.metadata.name: {
+	"scheduled": scheduled(inst),
+	"due": scheduled_due(inst),
+	"ready": ready(inst),
+	"admitted": inst.metadata.name in admitted_names,
+} |
 	some inst in own
 }
 
@@ -72,6 +96,7 @@ is_member(n) if {
 eligible(n) if {
 	members[n].scheduled == false
 	members[n].admitted
+	members[n].ready
 }
 
 # Rule 2.
@@ -87,6 +112,19 @@ current_eligible if {
 	current != ""
 	eligible(current)
 }
+
+# A current instance that may not stay but whose players the gate still protects.
+current_leaving if {
+	current != ""
+	is_member(current)
+	members[current].admitted
+	not members[current].due
+	not current_eligible
+}
+
+current_leaving_code := "ActiveInstanceScheduledForDeletion" if {
+	members[current].scheduled
+} else := "ActiveInstanceNotReady"
 
 # Rule 3: the target the owner can have.
 target := "" if {
@@ -111,7 +149,14 @@ desired_problem := "DesiredInstanceRefused" if {
 desired_problem := "DesiredInstanceScheduledForDeletion" if {
 	desired != ""
 	members[desired].admitted
-	not eligible(desired)
+	members[desired].scheduled
+}
+
+desired_problem := "DesiredInstanceNotReady" if {
+	desired != ""
+	members[desired].admitted
+	not members[desired].scheduled
+	not members[desired].ready
 }
 
 keep_words := sprintf("`%s` stays active", [target]) if {
@@ -123,8 +168,14 @@ desired_warning := {"code": desired_problem, "message": sprintf("`%s` cannot be 
 previous_warning := {"code": code, "message": sprintf("the previously active instance `%s` was released", [current])} if {
 	current != ""
 	not current_eligible
+	not current_leaving
 	target != current
 	code := previous_code
+}
+
+previous_warning := {"code": current_leaving_code, "message": sprintf("the active instance `%s` is leaving", [current])} if {
+	current_leaving
+	target != current
 }
 
 previous_code := "PreviousActiveInstanceGone" if {
@@ -134,10 +185,22 @@ previous_code := "PreviousActiveInstanceGone" if {
 } else := "PreviousActiveInstanceScheduledForDeletion"
 
 # Rule 4: the switch gate.
-gated if {
-	current_eligible
+gate_applies if {
+	current != ""
 	target != current
-	object.get(spec, "switchMode", "block") != "force"
+	current_eligible
+}
+
+gate_applies if {
+	target != current
+	current_leaving
+}
+
+forced if object.get(spec, "switchMode", "block") == "force"
+
+gated if {
+	gate_applies
+	not forced
 }
 
 players := object.get(object.get(input, "observations", {}), "players", [])
@@ -207,6 +270,22 @@ pending if {
 	not grace_over
 }
 
+forced_code := "SwitchForcedPlayersConnected" if {
+	gate_applies
+	forced
+	connected > 0
+}
+
+forced_code := "SwitchForcedPlayerCountUnknown" if {
+	gate_applies
+	forced
+	not has_count
+}
+
+gate_warning := {"code": forced_code, "message": "the switch was forced"} if {
+	_ = forced_code
+}
+
 gate_warning := {"code": "SwitchForcedAfterGracePeriod", "message": msg} if {
 	_ = blocked
 	grace_over
@@ -222,10 +301,16 @@ active := current if {
 	pending
 } else := target
 
-warnings := array.concat(array.concat(
+default_standby := {"serviceName": "foundry-standby-page", "namespace": "foundry-vtt", "port": 80}
+
+standby_warning := {"code": "StandbyServiceNotManaged", "message": "the standby Service is not the platform's"} if {
+	standby_backend != {"name": default_standby.serviceName, "namespace": default_standby.namespace, "port": default_standby.port}
+}
+
+warnings := array.concat(array.concat(array.concat(
 	[w | w := desired_warning],
 	[w | w := previous_warning],
-), [w | w := gate_warning])
+), [w | w := gate_warning]), [w | w := standby_warning])
 
 pending_since := since_ns if {
 	pending
@@ -255,6 +340,8 @@ reason(n) := "KeptWhileSwitchBlocked" if {
 } else := "SwitchPending" if {
 	pending
 	n == target
+} else := "WorkloadNotReady" if {
+	not members[n].ready
 } else := "NotSelected"
 
 backend(n) := {"name": concat("", ["foundry-", n]), "namespace": namespace, "port": 80} if {

@@ -46,6 +46,8 @@ pub fn instance(i: usize) -> Value {
         "kind": "FoundryInstance",
         "metadata": metadata,
         "spec": {"licenseRef": {"name": "guild"}, "foundryVersion": "13.x"},
+        // Configured by its own workflow, as in a running platform.
+        "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "Configured"}]},
     })
 }
 

@@ -416,5 +416,11 @@ fn describe_change(change: &Recorded) -> String {
         Recorded::Status { target, status } => {
             format!("would merge into the status of {}/{}/{}: {status}", target.plural, target.namespace, target.name)
         }
+        Recorded::TouchInstance { namespace, name } => {
+            format!("would label FoundryInstance {namespace}/{name} with {RECONCILE_LABEL}=true (reconfigure)")
+        }
+        Recorded::InstanceStatus { namespace, name, status } => {
+            format!("would merge into the status of foundryinstances/{namespace}/{name}: {status}")
+        }
     }
 }

@@ -142,10 +142,16 @@ pub trait Cluster {
     /// (Borrowed where the objects are already held, as in a snapshot: a license with thousands of instances is
     /// then not copied.)
     fn list_instances(&self, namespace: &str) -> Result<Vec<Cow<'_, Value>>, ClusterError>;
+    /// Every `FoundryLicense` in every namespace.
+    fn list_licenses(&self) -> Result<Vec<Cow<'_, Value>>, ClusterError>;
     /// The `FoundryLicense` `namespace/name`, or `None` when it does not exist.
     fn get_license(&self, namespace: &str, name: &str) -> Result<Option<Value>, ClusterError>;
     /// Makes Kratix re-run the license's configure workflow (labels it with [`RECONCILE_LABEL`]).
     fn touch_license(&self, namespace: &str, name: &str) -> Result<(), ClusterError>;
+    /// Makes Kratix re-run the instance's configure workflow (labels it with [`RECONCILE_LABEL`]).
+    fn touch_instance(&self, namespace: &str, name: &str) -> Result<(), ClusterError>;
+    /// Merges `status` into the status of the instance `namespace/name` (an instance gone meanwhile is skipped).
+    fn patch_instance_status(&self, namespace: &str, name: &str, status: &Value) -> Result<(), ClusterError>;
     /// Merges `status` into the object's status at once (used when a run must fail, since Kratix then does not
     /// apply `status.yaml`).
     fn publish_status(&self, target: &StatusTarget, status: &Value) -> Result<(), ClusterError>;
@@ -160,6 +166,22 @@ pub enum Recorded {
         namespace: String,
         /// License name.
         name: String,
+    },
+    /// `touch_instance`.
+    TouchInstance {
+        /// Namespace.
+        namespace: String,
+        /// Instance name.
+        name: String,
+    },
+    /// `patch_instance_status`.
+    InstanceStatus {
+        /// Namespace.
+        namespace: String,
+        /// Instance name.
+        name: String,
+        /// The status merged.
+        status: Value,
     },
     /// `publish_status`.
     Status {
@@ -194,14 +216,16 @@ impl Snapshot {
         self.recorded.borrow().clone()
     }
 
-    fn find<'a, 'q>(&'a self, kind: &'q str, namespace: &'q str) -> impl Iterator<Item = &'a Value> + 'q
+    fn find<'a, 'q>(&'a self, kind: &'q str, namespace: Option<&'q str>) -> impl Iterator<Item = &'a Value> + 'q
     where
         'a: 'q,
     {
         self.objects
             .iter()
             .filter(move |o| {
-                o.kind() == kind && o.value.pointer("/metadata/namespace").and_then(Value::as_str) == Some(namespace)
+                o.kind() == kind
+                    && namespace
+                        .is_none_or(|ns| o.value.pointer("/metadata/namespace").and_then(Value::as_str) == Some(ns))
             })
             .map(|o| &o.value)
     }
@@ -209,12 +233,16 @@ impl Snapshot {
 
 impl Cluster for Snapshot {
     fn list_instances(&self, namespace: &str) -> Result<Vec<Cow<'_, Value>>, ClusterError> {
-        Ok(self.find(policy_core::model::INSTANCE_KIND, namespace).map(Cow::Borrowed).collect())
+        Ok(self.find(policy_core::model::INSTANCE_KIND, Some(namespace)).map(Cow::Borrowed).collect())
+    }
+
+    fn list_licenses(&self) -> Result<Vec<Cow<'_, Value>>, ClusterError> {
+        Ok(self.find(policy_core::model::LICENSE_KIND, None).map(Cow::Borrowed).collect())
     }
 
     fn get_license(&self, namespace: &str, name: &str) -> Result<Option<Value>, ClusterError> {
         Ok(self
-            .find(policy_core::model::LICENSE_KIND, namespace)
+            .find(policy_core::model::LICENSE_KIND, Some(namespace))
             .find(|o| o.pointer("/metadata/name").and_then(Value::as_str) == Some(name))
             .cloned())
     }
@@ -226,6 +254,20 @@ impl Cluster for Snapshot {
 
     fn publish_status(&self, target: &StatusTarget, status: &Value) -> Result<(), ClusterError> {
         self.recorded.borrow_mut().push(Recorded::Status { target: target.clone(), status: status.clone() });
+        Ok(())
+    }
+
+    fn touch_instance(&self, namespace: &str, name: &str) -> Result<(), ClusterError> {
+        self.recorded.borrow_mut().push(Recorded::TouchInstance { namespace: namespace.into(), name: name.into() });
+        Ok(())
+    }
+
+    fn patch_instance_status(&self, namespace: &str, name: &str, status: &Value) -> Result<(), ClusterError> {
+        self.recorded.borrow_mut().push(Recorded::InstanceStatus {
+            namespace: namespace.into(),
+            name: name.into(),
+            status: status.clone(),
+        });
         Ok(())
     }
 }

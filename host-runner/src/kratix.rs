@@ -22,6 +22,7 @@ use policy_core::api::license::RouteCallRef;
 use policy_core::api::{OutputFile, STATUS_FILE, Timestamp, namespace_of};
 use policy_core::model::{INSTANCE_KIND, LICENSE_KIND};
 use serde_json::{Value, json};
+use std::borrow::Cow;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -178,18 +179,33 @@ impl Run<'_> {
     fn license_configure(&self, license: &Value) -> Result<Summary, RunError> {
         let namespace = namespace_of(license);
         let instances = self.cluster.list_instances(namespace)?;
+        // The other licenses, for hostnames an older one already publishes; their instances only when needed.
+        let others = self.cluster.list_licenses()?;
+        let mut other_instances: Option<Vec<Cow<'_, Value>>> = None;
         let mut observations = self.observations.clone();
         // Serialised straight from the objects (no copy of thousands of instances as a second `Value`).
-        let route = |observations: &Value| {
+        let route = |observations: &Value, other_instances: Option<&[Cow<'_, Value>]>| {
             self.located(self.policy.route(&RouteCallRef {
                 license,
                 instances: &instances,
                 observations,
                 now: &self.now,
+                other_licenses: Some(&others),
+                other_instances,
             }))
         };
-        let mut decision = route(&observations)?;
+        let mut decision = route(&observations, None)?;
         let mut lines = Vec::new();
+        // Hostname claims need the instances of older licenses sharing the base domain: read them and decide again.
+        if let Some(check) = decision.claim_check.clone().filter(|c| !c.observed) {
+            let mut read = Vec::new();
+            for ns in &check.namespaces {
+                read.extend(self.cluster.list_instances(ns)?);
+            }
+            lines.push(format!("read the instances of {} for hostname claims", check.namespaces.join(", ")));
+            other_instances = Some(read);
+            decision = route(&observations, other_instances.as_deref())?;
+        }
         // The gate needed a player count nobody measured: probe that one instance (once) and decide again.
         if let Some(check) = decision.player_check.clone().filter(|c| !c.observed)
             && let Some(fetch) = self.fetcher.fetch(&check.url, &check.instance, &check.namespace)
@@ -204,8 +220,10 @@ impl Run<'_> {
                 players.push(serde_json::to_value(&reading.observation)?);
             } else if let Some(map) = observations.as_object_mut() {
                 map.insert("players".into(), json!([reading.observation]));
+            } else {
+                observations = json!({"players": [reading.observation]});
             }
-            decision = route(&observations)?;
+            decision = route(&observations, other_instances.as_deref())?;
         }
         let files = std::mem::take(&mut decision.files);
         let written = files.len();
@@ -221,6 +239,29 @@ impl Run<'_> {
             ),
         );
         lines.extend(decision.warnings.iter().map(|w| format!("warning[{}]: {}", w.code, w.message)));
+        // Each instance's status says how the license routes it; instances configured against an older license
+        // spec (or a slot that changed hands) run their workflow again.
+        for update in &decision.route_statuses {
+            if self.env.dry_run {
+                lines.push(format!(
+                    "dry run: {}'s status not set to {}",
+                    update.instance,
+                    update.status.route_state.as_str()
+                ));
+                continue;
+            }
+            let status = serde_json::to_value(&update.status)?;
+            self.cluster.patch_instance_status(&r.namespace, &update.instance, &status)?;
+            lines.push(format!("set {}'s route state to {}", update.instance, update.status.route_state.as_str()));
+        }
+        for name in &decision.reconfigure {
+            if self.env.dry_run {
+                lines.push(format!("dry run: {name} not asked to reconfigure"));
+                continue;
+            }
+            self.cluster.touch_instance(&r.namespace, name)?;
+            lines.push(format!("asked {name} to reconfigure (the license changed what it was configured against)"));
+        }
         Ok(Summary { lines })
     }
 

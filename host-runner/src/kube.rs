@@ -530,8 +530,30 @@ impl Cluster for LiveCluster {
         Ok(items.into_iter().map(Cow::Owned).collect())
     }
 
+    fn list_licenses(&self) -> Result<Vec<Cow<'_, Value>>, ClusterError> {
+        let items = self.rt.block_on(self.client.list(Resource::License, None))?;
+        Ok(items.into_iter().map(Cow::Owned).collect())
+    }
+
     fn get_license(&self, namespace: &str, name: &str) -> Result<Option<Value>, ClusterError> {
         self.rt.block_on(self.client.get(Resource::License, namespace, name))
+    }
+
+    fn touch_instance(&self, namespace: &str, name: &str) -> Result<(), ClusterError> {
+        let patch = json!({"metadata": {"labels": {RECONCILE_LABEL: "true"}}});
+        match self.rt.block_on(self.client.merge_patch(Resource::Instance, namespace, name, &patch)) {
+            // The instance went away meanwhile: nothing left to reconfigure.
+            Err(ClusterError::Refused { code: 404, .. }) => Ok(()),
+            other => other.map(|_| ()),
+        }
+    }
+
+    fn patch_instance_status(&self, namespace: &str, name: &str, status: &Value) -> Result<(), ClusterError> {
+        let patch = json!({ "status": status });
+        match self.rt.block_on(self.client.merge_patch_status(Resource::Instance, namespace, name, &patch)) {
+            Err(ClusterError::Refused { code: 404, .. }) => Ok(()),
+            other => other,
+        }
     }
 
     fn touch_license(&self, namespace: &str, name: &str) -> Result<(), ClusterError> {

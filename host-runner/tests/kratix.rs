@@ -27,11 +27,14 @@ fn license(spec: Value, status: Value) -> Value {
     })
 }
 
+/// An instance whose workflow configured its workload (a `Ready` condition), as in a running platform.
 fn instance(name: &str, license: &str) -> Value {
     json!({
         "apiVersion": "foundry.platform/v1alpha1", "kind": "FoundryInstance",
         "metadata": {"name": name, "namespace": "tabletop", "uid": format!("uid-{name}")},
         "spec": {"licenseRef": {"name": license}},
+        // Configured against the license's current spec (generation 2).
+        "status": {"licenseGeneration": 2, "conditions": [{"type": "Ready", "status": "True", "reason": "Configured"}]},
     })
 }
 
@@ -150,11 +153,25 @@ fn license_workflow_lists_instances_and_writes_routes_and_status() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 
     let requests = api.requests();
-    assert_eq!(requests.len(), 1, "{requests:#?}");
-    assert_eq!(requests[0].method, "GET");
-    assert_eq!(requests[0].path, "/apis/foundry.platform/v1alpha1/namespaces/tabletop/foundryinstances");
+    let seen: Vec<(&str, &str)> = requests.iter().map(|r| (r.method.as_str(), r.path.as_str())).collect();
+    assert_eq!(
+        seen,
+        [
+            ("GET", "/apis/foundry.platform/v1alpha1/namespaces/tabletop/foundryinstances"),
+            // Every license, for hostnames an older one already publishes.
+            ("GET", "/apis/foundry.platform/v1alpha1/foundrylicenses"),
+            // Each instance's status learns its route state (none had one yet).
+            ("PATCH", "/apis/foundry.platform/v1alpha1/namespaces/tabletop/foundryinstances/alpha/status"),
+            ("PATCH", "/apis/foundry.platform/v1alpha1/namespaces/tabletop/foundryinstances/beta/status"),
+            ("PATCH", "/apis/foundry.platform/v1alpha1/namespaces/tabletop/foundryinstances/gamma/status"),
+        ],
+        "{requests:#?}"
+    );
     assert!(requests[0].query.contains("limit=500"), "{}", requests[0].query);
-    assert!(foundry.requests().is_empty(), "force mode needs no player count");
+    assert_eq!(requests[3].json(), json!({"status": {"isActive": true, "routeState": "active"}}));
+    assert_eq!(requests[2].json(), json!({"status": {"isActive": false, "routeState": "standby"}}));
+    // A forced switch still measures what it drops, once, so the owner is told.
+    assert_eq!(foundry.requests().len(), 1, "one probe");
 
     assert_eq!(
         pod.output_files(),
@@ -165,6 +182,7 @@ fn license_workflow_lists_instances_and_writes_routes_and_status() {
     assert_eq!(route["spec"]["rules"][0]["backendRefs"][0], json!({"name": "foundry-beta", "port": 80}));
     let status = pod.status().unwrap();
     assert_eq!(status["activeInstance"], "beta");
+    assert_eq!(status["warnings"][0]["code"], "SwitchForcedPlayersConnected");
     assert_eq!(status["inputErrors"], json!([]));
     assert!(status.get("kratix").is_none());
     assert!(text(&out.stdout).contains("FoundryLicense tabletop/guild: active beta, requested beta; wrote 4 files"));
@@ -353,7 +371,8 @@ fn transient_api_errors_are_retried_with_backoff() {
     let (out, pod, api) =
         license_with_api_fault(Fault::Status(503, status_body(503, "ServiceUnavailable", "busy")), Some(2));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert_eq!(api.requests().len(), 3);
+    let lists = api.requests().into_iter().filter(|r| r.path.ends_with("/foundryinstances")).count();
+    assert_eq!(lists, 3, "two failures, then the answer");
     assert_eq!(pod.status().unwrap()["activeInstance"], "beta");
     assert!(
         !pod.output_files().contains(&"from-an-earlier-attempt.yaml".to_owned()),
@@ -371,7 +390,7 @@ fn lists_are_read_page_by_page() {
     let out =
         run(&pod, &kratix_env("FoundryLicense", "configure", "guild"), &live_args(&kubeconfig, &obs, "127.0.0.1:1"));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let lists = api.requests();
+    let lists: Vec<_> = api.requests().into_iter().filter(|r| r.path.ends_with("/foundryinstances")).collect();
     assert_eq!(lists.len(), 2);
     assert!(lists[1].query.contains("continue=2"), "{}", lists[1].query);
     assert_eq!(pod.output_files().len(), 4);

@@ -181,9 +181,29 @@ fn promises_are_valid_kratix_promises_with_structural_crds() {
                 let resources = rule["resources"].as_array().unwrap();
                 assert!(!resources.contains(&json!("secrets")), "{at}: no workflow reads Secrets");
                 assert!(!rule["verbs"].as_array().unwrap().contains(&json!("*")), "{at}: no wildcard verbs");
-                assert!(rule.get("resourceNamespace").is_none(), "{at}: permissions stay in the resource's namespace");
+                // Cluster-wide rules only ever list (the license reads other licenses for hostname claims).
+                if rule.get("resourceNamespace").is_some() {
+                    assert_eq!(rule["resourceNamespace"], "*", "{at}");
+                    assert_eq!(rule["verbs"], json!(["list"]), "{at}: cluster-wide, a workflow only lists");
+                }
             }
+            // A refusal is deterministic: the Job is not retried (Kratix re-runs on the reconciliation interval).
+            assert_eq!(pipeline["spec"]["jobOptions"]["backoffLimit"], 0, "{at}");
         }
+        // Every output goes to the platform cluster's Destination, never to a random one.
+        assert_eq!(
+            p["spec"]["destinationSelectors"],
+            json!([{"matchLabels": {"foundry.platform/destination": "platform"}}]),
+            "{name}"
+        );
+        // `kubectl get` shows the status message the README promises.
+        let columns = &p["spec"]["api"]["spec"]["versions"][0]["additionalPrinterColumns"];
+        assert!(
+            columns.as_array().unwrap().iter().any(|c| c["jsonPath"] == ".status.message"),
+            "{name}: a Message column"
+        );
+        // Both workflows re-run on their own.
+        assert!(p["spec"]["workflows"]["config"]["reconciliationInterval"].is_string(), "{name}");
     }
 }
 
@@ -192,7 +212,12 @@ fn rbac_is_exactly_what_each_workflow_uses() {
     let license = promise("foundry-license");
     assert_eq!(
         pipelines(&license)[0].1["spec"]["rbac"]["permissions"],
-        json!([{"apiGroups": ["foundry.platform"], "resources": ["foundryinstances"], "verbs": ["get", "list"]}])
+        json!([
+            {"apiGroups": ["foundry.platform"], "resources": ["foundrylicenses", "foundryinstances"], "verbs": ["list"],
+             "resourceNamespace": "*"},
+            {"apiGroups": ["foundry.platform"], "resources": ["foundryinstances"], "verbs": ["patch"]},
+            {"apiGroups": ["foundry.platform"], "resources": ["foundryinstances/status"], "verbs": ["patch"]},
+        ])
     );
     let licenses =
         json!({"apiGroups": ["foundry.platform"], "resources": ["foundrylicenses"], "verbs": ["get", "patch"]});

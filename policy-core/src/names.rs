@@ -119,6 +119,32 @@ pub fn is_ipv6(s: &str) -> bool {
     s.parse::<std::net::Ipv6Addr>().is_ok()
 }
 
+/// Why `target` cannot be a DNS target's hostname (a CNAME target) of a license publishing under `base_domain`,
+/// if it cannot: it must be a hostname whose last label is not all digits (so a mistyped IP address such as
+/// `203.0.113.300` or `1.2.3` is never read as a name), and it must not lie under the base domain (a CNAME into
+/// the names the license itself publishes would point at itself).
+pub fn hostname_target_problem(target: &str, base_domain: &str) -> Option<String> {
+    let name = target.trim_end_matches('.');
+    let shown = crate::text::shorten(target);
+    let numeric_tld =
+        name.rsplit('.').next().is_some_and(|last| !last.is_empty() && last.bytes().all(|b| b.is_ascii_digit()));
+    if name.is_empty() || !is_dns1123_subdomain(name) {
+        return Some(format!("`{shown}` is neither an IP address nor a hostname"));
+    }
+    if numeric_tld {
+        return Some(format!(
+            "`{shown}` is not a valid IP address, and a hostname cannot end in a number; check the address"
+        ));
+    }
+    if !base_domain.is_empty() && (name == base_domain || name.ends_with(&format!(".{base_domain}"))) {
+        return Some(format!(
+            "`{shown}` lies under the license's own base domain `{base_domain}`; a CNAME there would point at the \
+             names this license publishes"
+        ));
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,15 +11,20 @@ fn decide(call: &Value) -> (String, Value) {
     (answer, value)
 }
 
-fn own_instances(call: &Value) -> Vec<(String, bool)> {
+/// The license's instances: name, scheduled deletion time (if any), workload configured for its generation.
+fn own_instances(call: &Value) -> Vec<(String, Option<String>, bool)> {
     call["instances"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|i| i["spec"]["licenseRef"]["name"] == "guild")
         .map(|i| {
-            let scheduled = i["metadata"].get("annotations").is_some();
-            (i["metadata"]["name"].as_str().unwrap().to_owned(), scheduled)
+            let scheduled =
+                i["metadata"]["annotations"]["foundry.platform/scheduled-delete-at"].as_str().map(str::to_owned);
+            let ready = i["status"]["conditions"].as_array().is_some_and(|c| {
+                c.iter().any(|c| c["status"] == "True" && c["observedGeneration"] == i["metadata"]["generation"])
+            });
+            (i["metadata"]["name"].as_str().unwrap().to_owned(), scheduled, ready)
         })
         .collect()
 }
@@ -37,7 +42,7 @@ proptest! {
 
         // Every instance of the license has exactly one route, and nothing else has one.
         prop_assert_eq!(routes.len(), own.len());
-        for (name, _) in &own {
+        for (name, _, _) in &own {
             let n = routes.iter().filter(|r| r["metadata"]["name"] == format!("foundry-id-{name}")).count();
             prop_assert_eq!(n, 1, "instance {} has {} routes", name, n);
         }
@@ -59,9 +64,21 @@ proptest! {
         }
         prop_assert_eq!(&d["status"]["activeInstance"], active);
 
-        // The active instance is always eligible: it exists and is not scheduled for deletion.
+        // The active instance exists and is never past its scheduled deletion. One that may not become active
+        // (scheduled for deletion, or its workload not configured for its spec) is only ever the current instance
+        // kept for its players: never newly activated, and held back by the gate in block mode.
         if !active.is_empty() {
-            prop_assert!(own.iter().any(|(n, scheduled)| n == active && !scheduled));
+            let now = call["now"].as_str().unwrap();
+            let me = own.iter().find(|(n, _, _)| n == active);
+            prop_assert!(me.is_some(), "the active instance is one of the license's");
+            let (_, scheduled, ready) = me.unwrap();
+            prop_assert!(scheduled.as_deref().is_none_or(|at| at > now), "active past its scheduled deletion");
+            if scheduled.is_some() || !ready {
+                prop_assert_eq!(&call["license"]["status"]["activeInstance"], active, "newly activated though ineligible");
+                if call["license"]["spec"]["switchMode"] != "force" {
+                    prop_assert!(!d["status"]["pendingSince"].is_null(), "kept without the gate holding it");
+                }
+            }
         }
 
         // In force mode nothing is ever held back.

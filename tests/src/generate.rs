@@ -2,17 +2,24 @@
 //!
 //! A generated call has a license with any combination of desired instance (an instance, a missing one, or
 //! none), current instance (an instance, a deleted one, or none), switch mode, grace period and pending time;
-//! up to eight instances, some scheduled for deletion, some belonging to another license; and observations with
-//! counts, errors or nothing for each instance.
+//! up to eight instances, some scheduled for deletion (in the future or already due), some belonging to another
+//! license, most with a workload configured for their generation (some not yet, some for an older generation);
+//! and observations with counts, errors or nothing for each instance.
 
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
 const NAMES: [&str; 8] = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta"];
 
-/// One instance: name index, scheduled for deletion, belongs to another license.
-fn instance() -> impl Strategy<Value = (usize, bool, bool)> {
-    (0..NAMES.len(), prop::bool::weighted(0.2), prop::bool::weighted(0.1))
+/// One instance: name index, scheduled for deletion (none, in the future, due), belongs to another license, its
+/// workload (configured, not configured, configured for an older generation).
+fn instance() -> impl Strategy<Value = (usize, u8, bool, u8)> {
+    (
+        0..NAMES.len(),
+        prop_oneof![8 => Just(0u8), 1 => Just(1u8), 1 => Just(2u8)],
+        prop::bool::weighted(0.1),
+        prop_oneof![8 => Just(0u8), 1 => Just(1u8), 1 => Just(2u8)],
+    )
 }
 
 /// A name that may be an instance, a missing instance, or nothing.
@@ -71,17 +78,31 @@ pub fn route_call() -> impl Strategy<Value = Value> {
             let mut seen = std::collections::BTreeSet::new();
             let instances: Vec<Value> = instances
                 .into_iter()
-                .filter(|(i, _, _)| seen.insert(*i))
-                .map(|(i, scheduled, foreign)| {
+                .filter(|(i, _, _, _)| seen.insert(*i))
+                .map(|(i, scheduled, foreign, workload)| {
                     let mut meta = json!({"name": NAMES.get(i).copied().unwrap_or("alpha"), "namespace": "games"});
-                    if scheduled {
-                        meta["annotations"] = json!({"foundry.platform/scheduled-delete-at": "2026-12-01T00:00:00Z"});
+                    match scheduled {
+                        1 => {
+                            meta["annotations"] =
+                                json!({"foundry.platform/scheduled-delete-at": format_time(now + 86_400)})
+                        }
+                        2 => {
+                            meta["annotations"] = json!({"foundry.platform/scheduled-delete-at": format_time(now - 60)})
+                        }
+                        _ => {}
                     }
+                    meta["generation"] = json!(2);
+                    let status = match workload {
+                        0 => json!({"conditions": [{"type": "Ready", "status": "True", "observedGeneration": 2}]}),
+                        1 => json!({}),
+                        _ => json!({"conditions": [{"type": "Ready", "status": "True", "observedGeneration": 1}]}),
+                    };
                     json!({
                         "apiVersion": "foundry.platform/v1alpha1",
                         "kind": "FoundryInstance",
                         "metadata": meta,
                         "spec": {"licenseRef": {"name": if foreign { "other" } else { "guild" }}},
+                        "status": status,
                     })
                 })
                 .collect();

@@ -102,6 +102,9 @@ pub struct Expect {
     /// A partial status the status must contain.
     #[serde(default)]
     pub status: Option<Value>,
+    /// Top-level status keys the status must not have (keys another writer owns).
+    #[serde(default)]
+    pub status_lacks: Option<Vec<String>>,
     /// Instance workflows: the license to re-route, as `namespace/name` (null for none).
     #[serde(default, deserialize_with = "present")]
     pub reroute: Option<Value>,
@@ -445,6 +448,11 @@ fn check_route(want: &Expect, d: &Value, problems: &mut Vec<String>, at: &str) {
         && !contains(&status, partial)
     {
         problems.push(format!("{at}status {status} does not contain {partial}"));
+    }
+    for key in want.status_lacks.iter().flatten() {
+        if status.get(key).is_some() {
+            problems.push(format!("{at}status has `{key}`, which another writer owns: {status}"));
+        }
     }
 }
 

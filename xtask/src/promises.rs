@@ -5,6 +5,9 @@
 //! workflows, RBAC and admission rules are written here once. `cargo xtask promises` writes the files;
 //! `cargo xtask promises --check` fails when the committed files differ from what the code generates.
 
+use policy_core::api::instance::InstanceStatus;
+use policy_core::api::license::{LicenseStatus, RouteStatus};
+use policy_core::api::monitor::MonitorStatus;
 use policy_core::model::{ActivationRequestSpec, InstanceSpec, LicenseSpec, StandbySpec};
 use schemars::JsonSchema;
 use schemars::generate::SchemaSettings;
@@ -15,6 +18,12 @@ use std::path::Path;
 pub(crate) const IMAGE: &str = policy_core::api::instance::RUNNER_IMAGE;
 /// How often Kratix re-runs each license's workflow on its own (a held switch is re-evaluated at least this often).
 pub(crate) const LICENSE_RECONCILIATION_INTERVAL: &str = "5m";
+/// How often Kratix re-runs each instance's workflow on its own (a failed run is retried at least this often; a
+/// license change reconfigures its instances at once through the license workflow).
+pub(crate) const INSTANCE_RECONCILIATION_INTERVAL: &str = "15m";
+/// The label (and value) of the Kratix Destination the Promises' outputs go to: the platform cluster, where the
+/// Gateway, the standby page and the instances run.
+pub(crate) const DESTINATION_LABEL: (&str, &str) = ("foundry.platform/destination", "platform");
 
 /// The files this generator owns, relative to the repository root, with their content.
 pub(crate) fn generate() -> Vec<(&'static str, String)> {
@@ -150,14 +159,40 @@ fn single_values(branches: &[Value]) -> Option<Vec<Value>> {
         .collect()
 }
 
-fn crd(kind: &str, plural: &str, spec: Value, validations: Value, columns: Value) -> Value {
+/// The status schema of a resource: the keys the platform writes, typed, and every other key kept (Kratix writes
+/// its own: `observedGeneration`, `workflows`, `kratix`, its conditions).
+fn status_schema(parts: &[Value]) -> Value {
+    let mut properties = serde_json::Map::new();
+    for part in parts {
+        if let Some(p) = part.get("properties").and_then(Value::as_object) {
+            properties.extend(p.clone());
+        }
+    }
+    let mut status = json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true, "properties": properties});
+    // Kratix's status writer and other writers add conditions and keys of their own shape: the schema documents
+    // and types ours without requiring any of them.
+    fn lenient(v: &mut Value) {
+        match v {
+            Value::Object(map) => {
+                map.remove("required");
+                map.values_mut().for_each(lenient);
+            }
+            Value::Array(items) => items.iter_mut().for_each(lenient),
+            _ => {}
+        }
+    }
+    lenient(&mut status);
+    status
+}
+
+fn crd(kind: &str, plural: &str, spec: Value, status: Value, validations: Value, columns: Value) -> Value {
     let singular = kind.to_ascii_lowercase();
     let mut root = json!({
         "type": "object",
         "required": ["spec"],
         "properties": {
             "spec": spec,
-            "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
+            "status": status,
         },
     });
     if let (Some(map), true) = (root.as_object_mut(), validations.as_array().is_some_and(|v| !v.is_empty())) {
@@ -205,6 +240,9 @@ fn pipeline(name: &str, container: &str, permissions: Value, catalog: bool) -> V
     );
     let mut spec = serde_json::Map::new();
     spec.insert("rbac".into(), json!({"permissions": permissions}));
+    // A refusal (exit 3) is deterministic: retrying the Job cannot help, and API failures are already retried
+    // inside the run; Kratix re-runs failed workflows on the reconciliation interval.
+    spec.insert("jobOptions".into(), json!({"backoffLimit": 0}));
     if catalog {
         c.insert(
             "env".into(),
@@ -245,16 +283,25 @@ fn license_promise() -> Value {
         {"name": "Active", "type": "string", "jsonPath": ".status.activeInstance"},
         {"name": "Requested", "type": "string", "jsonPath": ".spec.activeInstanceName"},
         {"name": "Mode", "type": "string", "jsonPath": ".spec.switchMode"},
+        {"name": "Message", "type": "string", "jsonPath": ".status.message"},
     ]);
+    let group = policy_core::model::GROUP;
+    // Listing licenses and instances of every namespace finds hostnames an older license publishes; in its own
+    // namespace it labels instances to reconfigure and writes their route state. Nothing else.
     let permissions = json!([
-        {"apiGroups": [policy_core::model::GROUP], "resources": ["foundryinstances"], "verbs": ["get", "list"]},
+        {"apiGroups": [group], "resources": ["foundrylicenses", "foundryinstances"], "verbs": ["list"],
+         "resourceNamespace": "*"},
+        {"apiGroups": [group], "resources": ["foundryinstances"], "verbs": ["patch"]},
+        {"apiGroups": [group], "resources": ["foundryinstances/status"], "verbs": ["patch"]},
     ]);
+    let status = status_schema(&[schema_of::<LicenseStatus>()]);
     json!({
         "apiVersion": "platform.kratix.io/v1alpha1",
         "kind": "Promise",
         "metadata": {"name": "foundry-license", "labels": {"kratix.io/promise-version": "v0.1.0"}},
         "spec": {
-            "api": crd("FoundryLicense", "foundrylicenses", schema_of::<LicenseSpec>(), validations, columns),
+            "api": crd("FoundryLicense", "foundrylicenses", schema_of::<LicenseSpec>(), status, validations, columns),
+            "destinationSelectors": [{"matchLabels": {DESTINATION_LABEL.0: DESTINATION_LABEL.1}}],
             "workflows": {
                 "config": {"reconciliationInterval": LICENSE_RECONCILIATION_INTERVAL},
                 "resource": {"configure": [pipeline("license-route", "route", permissions, false)]},
@@ -274,8 +321,13 @@ fn instance_promise() -> Value {
     }]);
     let columns = json!([
         {"name": "License", "type": "string", "jsonPath": ".spec.licenseRef.name"},
-        {"name": "Route", "type": "string", "jsonPath": ".status.routeState"},
+        {"name": "Active", "type": "boolean", "jsonPath": ".status.isActive"},
+        {"name": "Version", "type": "string", "jsonPath": ".status.resolvedVersion"},
+        {"name": "Players", "type": "integer", "jsonPath": ".status.connectedPlayers"},
+        {"name": "Message", "type": "string", "jsonPath": ".status.message"},
     ]);
+    let status =
+        status_schema(&[schema_of::<InstanceStatus>(), schema_of::<RouteStatus>(), schema_of::<MonitorStatus>()]);
     // Reading the license and labelling it so that Kratix re-runs its routing; configuring also lists the
     // license's other instances (admission, copies, shares). Nothing else.
     let licenses =
@@ -287,9 +339,11 @@ fn instance_promise() -> Value {
         "kind": "Promise",
         "metadata": {"name": "foundry-instance", "labels": {"kratix.io/promise-version": "v0.1.0"}},
         "spec": {
-            "api": crd("FoundryInstance", "foundryinstances", schema_of::<InstanceSpec>(), validations, columns),
+            "api": crd("FoundryInstance", "foundryinstances", schema_of::<InstanceSpec>(), status, validations, columns),
+            "destinationSelectors": [{"matchLabels": {DESTINATION_LABEL.0: DESTINATION_LABEL.1}}],
             "requiredPromises": [{"name": "foundry-license", "version": "v0.1.0"}],
             "workflows": {
+                "config": {"reconciliationInterval": INSTANCE_RECONCILIATION_INTERVAL},
                 "resource": {
                     "configure": [pipeline("instance-configure", "configure", json!([licenses, instances]), true)],
                     "delete": [pipeline("instance-delete", "delete", json!([licenses]), false)],
@@ -321,6 +375,7 @@ fn standby_page(activation: bool) -> Vec<Value> {
             policy_core::model::ACTIVATION_REQUEST_KIND,
             "foundryactivationrequests",
             schema_of::<ActivationRequestSpec>(),
+            json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}),
             json!([]),
             columns,
         ));

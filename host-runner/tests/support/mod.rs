@@ -439,13 +439,16 @@ pub fn license_object(name: &str, namespace: &str, domain: &str, active: &str, a
 }
 
 /// A `FoundryInstance` of `license`, with a monitor status.
+/// An instance whose workflow configured its workload (a `Ready` condition), with `status` merged over that.
 pub fn instance_object(name: &str, namespace: &str, license: &str, status: Value) -> Value {
-    json!({
+    let mut object = json!({
         "apiVersion": "foundry.platform/v1alpha1", "kind": "FoundryInstance",
         "metadata": {"name": name, "namespace": namespace},
         "spec": {"licenseRef": {"name": license}},
-        "status": status,
-    })
+        "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "Configured"}]},
+    });
+    merge(&mut object["status"], &status);
+    object
 }
 
 /// The status a monitor writes for an instance nobody has used for `idle` seconds.

@@ -12,8 +12,8 @@ use crate::rules::versions::Catalog;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use crate::render::status::{InstanceStatus, StorageStatus, VolumeStatus};
-pub use crate::rules::instance::RUNNER_IMAGE;
+pub use crate::render::status::{ADMIN_KEY, InstanceStatus, StorageStatus, VolumeStatus};
+pub use crate::rules::instance::{RUNNER_IMAGE, default_admin_secret};
 
 /// The input of the instance workflows.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -6,11 +6,12 @@
 //! workflow decides it ([`super::license::route`], [`super::instance::configure`]).
 
 use super::instance::{self, InstanceDecision};
-use super::license::{RouteCall, RouteDecision, route};
+use super::license::{RouteDecision, route_parts};
 use crate::error::{InputError, ObjectRef};
 use crate::input::{bounded_list, object_ref};
 use crate::model::{INSTANCE_KIND, LICENSE_KIND};
 use crate::rules::instance::{CallParts, Peers};
+use crate::rules::routing::{Others, RouteInput};
 use crate::rules::versions::Catalog;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -143,15 +144,45 @@ pub fn preview(call: &PreviewCall) -> Result<PreviewDecision, Vec<InputError>> {
         }
     }
 
+    // Each license is routed as its workflow would route it once the instance workflows above have run: every
+    // instance carries the status its own workflow writes (a workload that is configured, or why not).
+    let decided: BTreeMap<(String, String), Value> = instance_decisions
+        .iter()
+        .map(|d| {
+            let status = serde_json::to_value(&d.status).unwrap_or(Value::Null);
+            ((d.instance.namespace.clone(), d.instance.name.clone()), status)
+        })
+        .collect();
+    for list in instances.values_mut() {
+        for object in list.iter_mut() {
+            let r = object_ref(object, INSTANCE_KIND);
+            if let (Some(Value::Object(written)), Some(map)) =
+                (decided.get(&(r.namespace, r.name)), object.as_object_mut())
+            {
+                let status = map.entry("status").or_insert_with(|| Value::Object(Default::default()));
+                if !status.is_object() {
+                    *status = Value::Object(Default::default());
+                }
+                if let Some(status) = status.as_object_mut() {
+                    for (k, v) in written {
+                        status.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+    }
+    let all_licenses: Vec<Value> = licenses.values().map(|l| (*l).clone()).collect();
+    let all_instances: Vec<Value> = instances.values().flatten().cloned().collect();
     let mut decisions = Vec::new();
     for ((namespace, name), license) in &licenses {
-        let call = RouteCall {
-            license: (*license).clone(),
-            instances: instances.remove(&(namespace.clone(), name.clone())).unwrap_or_default(),
-            observations: call.observations.clone(),
-            now: call.now.clone(),
+        let input = RouteInput {
+            license,
+            instances: instances.get(&(namespace.clone(), name.clone())).map_or(&[], Vec::as_slice),
+            observations: &call.observations,
+            now: call.now.as_deref(),
+            others: Some(Others { licenses: &all_licenses, instances: Some(&all_instances) }),
         };
-        match route(&call) {
+        match route_parts(input) {
             Ok(d) => decisions.push(d),
             Err(e) => push_unique(&mut errors, e),
         }

@@ -16,14 +16,15 @@ pub const DNS_TTL: u32 = 300;
 /// Renders the routing manifests, in a fixed order: per instance (name order) its route then its DNS record, then
 /// the grant.
 pub(crate) fn route_manifests(r: &Routing, mut out: impl FnMut(String, Value)) {
-    for inst in &r.instances {
+    // An instance whose hostname an older license publishes gets no route and no DNS record at all.
+    for inst in r.instances.iter().filter(|i| !i.unrouted) {
         out(format!("httproute-{}.yaml", inst.name), http_route(r, inst));
         if !r.gateway.dns.is_empty() {
             out(format!("dnsendpoint-{}.yaml", inst.name), dns_endpoint(r, inst));
         }
     }
     let standby_elsewhere = r.gateway.standby.namespace != r.namespace;
-    if standby_elsewhere && r.instances.iter().any(|i| i.state == RouteState::Standby) {
+    if standby_elsewhere && r.instances.iter().any(|i| i.state == RouteState::Standby && !i.unrouted) {
         out("referencegrant-standby.yaml".to_owned(), reference_grant(r));
     }
 }
@@ -88,10 +89,10 @@ fn dns_endpoint(r: &Routing, inst: &InstanceRoute) -> Value {
     })
 }
 
-/// The name of the grant a license writes in the standby namespace (one per license, so licenses never fight
-/// over one object).
+/// The name of the grant a license writes in the standby namespace: one per license, and no two licenses can
+/// produce the same name (namespaces and license names are DNS labels, which hold no dot).
 pub(crate) fn reference_grant_name(namespace: &str, license: &str) -> String {
-    format!("foundry-{namespace}-{license}")
+    format!("foundry-standby.{namespace}.{license}")
 }
 
 fn reference_grant(r: &Routing) -> Value {

@@ -11,7 +11,7 @@
 
 use crate::error::Diagnostic;
 use crate::model::Warning;
-use crate::rules::instance::Configured;
+use crate::rules::instance::{Configured, admin_secret_command};
 use crate::rules::monitor::read_activity;
 use crate::rules::routing::{RouteState, Routing};
 use crate::rules::volumes::StoragePlan;
@@ -24,6 +24,8 @@ use std::collections::BTreeMap;
 pub const READY: &str = "Ready";
 /// True while a switch is held back by the player gate.
 pub const SWITCH_BLOCKED: &str = "SwitchBlocked";
+/// On an instance: whether its admin key Secret is named (`True`) or the default one is awaited (`False`).
+pub const ADMIN_KEY: &str = "AdminKeySecret";
 
 /// A status condition, as Kubernetes writes them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -115,14 +117,15 @@ pub struct InstanceStatus {
     pub input_errors: Vec<Diagnostic>,
     /// The license it runs under.
     pub license: String,
+    /// The license's `metadata.generation` the workflow configured it against (when the license changes, the
+    /// license workflow has it configured again).
+    pub license_generation: Option<i64>,
     /// One line for `kubectl get`.
     pub message: String,
     /// What `spec.foundryVersion` (or the license's default) asked for.
     pub resolved_from: Option<String>,
     /// The Foundry release it runs.
     pub resolved_version: Option<String>,
-    /// How its license routes it: `active`, `standby` or `unknown`.
-    pub route_state: String,
     /// Where its data lives.
     pub storage: Option<StorageStatus>,
     /// How its worlds and modules are provided.
@@ -338,27 +341,41 @@ fn volumes_status(plan: &StoragePlan) -> BTreeMap<String, VolumeStatus> {
 pub(crate) fn instance_status(c: &Configured, previous: Option<&Value>) -> InstanceStatus {
     let o = &c.outcome;
     let license_name = &c.instance.spec.license_ref.name;
-    let state = o.route_state;
+    let generation = c.instance.metadata.generation;
     let (ready, reason, message) = &o.ready;
     let previous_conditions =
         previous.and_then(|s| s.get("conditions")).and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
-    let condition =
-        condition(previous_conditions, READY, *ready, reason, message.clone(), c.now, c.instance.metadata.generation);
+    let mut conditions =
+        vec![condition(previous_conditions, READY, *ready, reason, message.clone(), c.now, generation)];
+    if let Some(w) = &o.workload {
+        let (status, reason, message) = if w.admin_key_defaulted {
+            let create = admin_secret_command(&c.object.namespace, &w.admin_key.name);
+            let message = format!(
+                "Foundry starts once Secret `{}` (key `{}`) exists; create it with `{create}`",
+                w.admin_key.name, w.admin_key.key
+            );
+            (false, "DefaultSecret", message)
+        } else {
+            let message = format!("the admin key is read from Secret `{}` key `{}`", w.admin_key.name, w.admin_key.key);
+            (true, "Referenced", message)
+        };
+        conditions.push(condition(previous_conditions, ADMIN_KEY, status, reason, message, c.now, generation));
+    }
     let summary = match &o.version {
-        Some(v) => format!("Foundry {v}; license {license_name}; route: {state}"),
-        None => format!("{message}; route: {state}"),
+        Some(v) => format!("Foundry {v}; license {license_name}"),
+        None => message.clone(),
     };
     InstanceStatus {
         admitted: o.admitted,
-        conditions: vec![condition],
+        conditions,
         image: o.image.clone(),
         // A failed run publishes why here; a good run clears it.
         input_errors: Vec::new(),
         license: license_name.clone(),
+        license_generation: o.license_generation,
         message: summary,
         resolved_from: o.version_spec.clone(),
         resolved_version: o.version.clone(),
-        route_state: state.to_owned(),
         storage: o.storage.as_ref().map(storage_status),
         volumes: o.storage.as_ref().map(volumes_status),
         warnings: o.warnings.clone(),

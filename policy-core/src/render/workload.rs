@@ -69,7 +69,7 @@ impl<'a> WorkloadPlan<'a> {
             resources: &w.resources,
             license_secret: &w.license.spec.license_secret_ref,
             credentials: w.license.spec.credentials_secret_ref.as_ref(),
-            admin_key: c.instance.spec.admin_password_secret_ref.as_ref(),
+            admin_key: Some(&w.admin_key),
             storage,
             runner_image: &w.runner_image,
         }
@@ -207,7 +207,7 @@ fn deployment(plan: &WorkloadPlan<'_>, monitor: &MonitorSidecar) -> Value {
     if let Some(obj) = pod_labels.as_object_mut() {
         obj.insert("app.kubernetes.io/version".into(), json!(plan.release.to_string()));
     }
-    json!({
+    let mut deployment = json!({
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": metadata(plan, &names::service_name(plan.instance)),
@@ -243,7 +243,11 @@ fn deployment(plan: &WorkloadPlan<'_>, monitor: &MonitorSidecar) -> Value {
                 },
             },
         },
-    })
+    });
+    if let (Some(affinity), Some(pod)) = (copy_affinity(plan), deployment.pointer_mut("/spec/template/spec")) {
+        pod["affinity"] = affinity;
+    }
+    deployment
 }
 
 fn service(plan: &WorkloadPlan<'_>) -> Value {
@@ -269,7 +273,9 @@ fn pvc(plan: &WorkloadPlan<'_>, claim: &str) -> Value {
             "annotations".into(),
             json!({
                 "kustomize.toolkit.fluxcd.io/prune": "disabled",
-                "argocd.argoproj.io/sync-options": "Delete=false",
+                // `Prune=false` keeps it when its file leaves the repository (Argo CD's automated prune);
+                // `Delete=false` keeps it when the Application itself is deleted.
+                "argocd.argoproj.io/sync-options": "Prune=false,Delete=false",
                 "foundry.platform/delete-policy": "retain",
             }),
         );
@@ -281,16 +287,34 @@ fn pvc(plan: &WorkloadPlan<'_>, claim: &str) -> Value {
     json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": meta, "spec": spec})
 }
 
-/// The copy script: never over existing data, at most once.
-fn copy_script() -> String {
+/// Longest time a copy Job may take, pending included: a copy that cannot be scheduled fails visibly.
+pub(crate) const COPY_DEADLINE_SECONDS: u64 = 6 * 3600;
+
+/// The copy script: never over existing data, at most once, and it fails (never claims a copy it did not make)
+/// when the target holds data it did not write.
+pub(crate) fn copy_script() -> String {
     format!(
         "set -eu\n\
          if [ -e /target/{COPY_MARKER} ]; then echo 'already copied'; exit 0; fi\n\
-         if [ -n \"$(ls -A /target 2>/dev/null)\" ]; then echo 'the target already holds data: not copying over it'; exit 0; fi\n\
+         if [ -n \"$(ls -A /target 2>/dev/null)\" ]; then echo 'the target already holds data it did not get from a copy: \
+         refusing to copy over it (empty the target, or change the volume mode)' >&2; exit 1; fi\n\
          cp -a /source/. /target/\n\
          touch /target/{COPY_MARKER}\n\
          echo copied\n"
     )
+}
+
+/// While a copy from another instance's PVC is planned, every pod that mounts the source or the target must run
+/// on the node of the source instance's pod: a ReadWriteOnce volume is mounted on one node at a time.
+fn copy_affinity(plan: &WorkloadPlan<'_>) -> Option<Value> {
+    let from = plan.storage.volumes.iter().filter_map(|v| v.copy.as_ref()).find_map(|c| {
+        let pvc = matches!(c.source, Place::Pvc { .. }) || matches!(c.target, Place::Pvc { .. });
+        c.from.as_deref().filter(|_| pvc)
+    })?;
+    Some(json!({"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{
+        "labelSelector": {"matchLabels": {"app.kubernetes.io/name": "foundry-vtt", "foundry.platform/instance": from}},
+        "topologyKey": "kubernetes.io/hostname",
+    }]}}))
 }
 
 fn copy_job(plan: &WorkloadPlan<'_>, copy: &CopyPlan, kind: &str) -> Value {
@@ -300,12 +324,13 @@ fn copy_job(plan: &WorkloadPlan<'_>, copy: &CopyPlan, kind: &str) -> Value {
     if let Some(obj) = meta.as_object_mut() {
         obj.insert("annotations".into(), json!({"foundry.platform/copy": format!("{kind}: {} -> {}", copy.source.describe(), copy.target.describe())}));
     }
-    json!({
+    let mut job = json!({
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": meta,
         "spec": {
             "backoffLimit": 2,
+            "activeDeadlineSeconds": COPY_DEADLINE_SECONDS,
             "template": {
                 "metadata": {"labels": labels(plan)},
                 "spec": {
@@ -324,5 +349,9 @@ fn copy_job(plan: &WorkloadPlan<'_>, copy: &CopyPlan, kind: &str) -> Value {
                 },
             },
         },
-    })
+    });
+    if let (Some(affinity), Some(pod)) = (copy_affinity(plan), job.pointer_mut("/spec/template/spec")) {
+        pod["affinity"] = affinity;
+    }
+    job
 }

@@ -33,7 +33,9 @@ use crate::error::{InputError, ObjectRef};
 use crate::input::{from_value, namespace_of, object_ref, text};
 use crate::model::{ActivationMode, FoundryLicense, LICENSE_KIND, SCHEDULED_DELETE_ANNOTATION};
 use crate::names;
+use crate::rules::limits;
 use crate::rules::monitor::{PlayerActivity, read_activity};
+use crate::rules::routing::workload_ready;
 use crate::text::shorten;
 use crate::time::{Duration, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -340,6 +342,27 @@ pub(crate) fn click(m: &Matched<'_>, requests: &[Value], activation_enabled: boo
         return refused(
             "SwitchAlreadyRequested",
             format!("the license already asks for `{}`; the switch waits for players to leave", m.instance),
+        );
+    }
+    // Only an instance routing could make active is offered: admitted by the license's limit (its active instance
+    // first) and with a workload configured for its current spec.
+    let max = m.license.spec.restrictions.as_ref().and_then(|r| r.max_instances);
+    let admitted = limits::admitted(
+        m.members.iter().map(|(n, o)| (n.as_str(), o.pointer("/metadata/creationTimestamp").and_then(Value::as_str))),
+        max,
+        m.effective_active(),
+    );
+    if !admitted.contains(&m.instance) {
+        return refused(
+            "InstanceRefused",
+            format!("`{}` is beyond the license's instance limit and cannot be activated", m.instance),
+        );
+    }
+    let me = m.members.iter().find(|(n, _)| *n == m.instance).map(|(_, o)| *o);
+    if !me.is_some_and(workload_ready) {
+        return refused(
+            "InstanceNotReady",
+            format!("`{}` has no workload configured yet and cannot be activated", m.instance),
         );
     }
     let waiting = requests_of(requests, &m.namespace, &m.license.metadata.name)

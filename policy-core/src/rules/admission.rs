@@ -18,7 +18,7 @@ use crate::error::{Diagnostic, InputError, ObjectRef};
 use crate::input::object_ref;
 use crate::model::{DEFAULT_NAMESPACE, INSTANCE_KIND, LICENSE_KIND, SCHEDULED_DELETE_ANNOTATION};
 use crate::rules::instance::{self, CallParts, Peers};
-use crate::rules::routing::{object_problems, routed_instance};
+use crate::rules::routing::{claimed_hostnames, object_problems, routed_instance};
 use crate::rules::versions::Catalog;
 use crate::text::shorten;
 use serde_json::Value;
@@ -44,6 +44,8 @@ enum Refusal {
         "{object} is the instance license `{license}` routes to now; removing it would drop its players without the switch gate"
     )]
     ActiveInstanceRemoved { object: ObjectRef, license: String },
+    #[error("{object}: hostname `{hostname}` is already published by an older license")]
+    HostnameClaimed { object: ObjectRef, hostname: String },
 }
 
 impl Refusal {
@@ -60,6 +62,14 @@ impl Refusal {
                 object,
                 "",
                 "delete the license's FoundryInstances first, or move them to another license".to_owned(),
+            ),
+            Self::HostnameClaimed { object, .. } => (
+                "HostnameClaimed",
+                object,
+                "metadata.name",
+                "rename the instance, or give the license another base domain: one hostname is published by one \
+                 license only"
+                    .to_owned(),
             ),
             Self::ActiveInstanceRemoved { object, .. } => (
                 "ActiveInstanceRemoved",
@@ -161,6 +171,21 @@ fn replicated(data: Option<&Value>, resource: &str, namespace: &str) -> Result<V
     Ok(out)
 }
 
+/// The objects of one kind in every namespace but `except` from `data`.
+fn replicated_elsewhere(data: Option<&Value>, resource: &str, except: &str) -> Result<Vec<Value>, InputError> {
+    let namespaces: Vec<String> = data
+        .and_then(|d| d.get(DATA_ROOT))
+        .and_then(|r| r.get(resource))
+        .and_then(Value::as_object)
+        .map(|m| m.keys().filter(|ns| ns.as_str() != except).cloned().collect())
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    for ns in namespaces {
+        out.extend(replicated(data, resource, &ns)?);
+    }
+    Ok(out)
+}
+
 /// The API server and kube-mgmt always set the namespace; a hand-written review may not.
 fn fill_namespace(object: &mut Value, namespace: &str) {
     if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut)
@@ -240,7 +265,27 @@ pub(crate) fn review(request: Request<'_>, data: Option<&Value>) -> Result<(Vec<
 
     let mut denials = Vec::new();
     let mut warnings = Vec::new();
+    // Hostname claims: what the change publishes that an older license already publishes.
+    let other_licenses = replicated_elsewhere(data, LICENSE_RESOURCE, &namespace)?;
+    let other_instances = replicated_elsewhere(data, INSTANCE_RESOURCE, &namespace)?;
+    let claims = |ns: &Namespace, license: &Value| -> Vec<(String, String)> {
+        let mut all_licenses = other_licenses.clone();
+        all_licenses.extend(ns.licenses.iter().cloned());
+        let mut all_instances = other_instances.clone();
+        all_instances.extend(ns.instances.iter().cloned());
+        claimed_hostnames(license, &ns.instances, &all_licenses, &all_instances)
+    };
     for license in &licenses {
+        if let Some(now) = after.license(license) {
+            let was = before.license(license).map(|b| claims(&before, b)).unwrap_or_default();
+            for (hostname, instance) in claims(&after, now) {
+                let relevant = kind == LICENSE_KIND || instance == name;
+                if relevant && !was.iter().any(|(h, _)| *h == hostname) {
+                    let object = ObjectRef::new(INSTANCE_KIND, &namespace, &shorten(&instance));
+                    denials.push(Refusal::HostnameClaimed { object, hostname: shorten(&hostname) }.to_diagnostic());
+                }
+            }
+        }
         match (before.license(license), after.license(license)) {
             (_, Some(now)) => {
                 let was = before.license(license).map(|b| object_problems(b, &before.instances)).unwrap_or_default();
@@ -325,4 +370,5 @@ pub(crate) fn review(request: Request<'_>, data: Option<&Value>) -> Result<(Vec<
 }
 
 /// The codes of refusals the cluster's state causes (every object in the change is valid).
-pub(crate) const REFUSAL_CODES: [&str; 3] = ["LicenseNotFound", "LicenseHasInstances", "ActiveInstanceRemoved"];
+pub(crate) const REFUSAL_CODES: [&str; 4] =
+    ["LicenseNotFound", "LicenseHasInstances", "ActiveInstanceRemoved", "HostnameClaimed"];

@@ -13,7 +13,7 @@
 
 use crate::error::{InputError, ObjectRef, Rule};
 use crate::input::{check_identity, from_value, object_ref, parse_now};
-use crate::model::{FoundryInstance, FoundryLicense, INSTANCE_KIND, LICENSE_KIND, Resources, Warning};
+use crate::model::{AdminKeyRef, FoundryInstance, FoundryLicense, INSTANCE_KIND, LICENSE_KIND, Resources, Warning};
 use crate::names;
 use crate::rules::limits;
 use crate::rules::versions::{self, Catalog, Release, VersionRequest};
@@ -66,8 +66,15 @@ fn license_of(
 /// The image of `host-runner`: the Promises' pipeline image and each instance's player monitor sidecar.
 pub const RUNNER_IMAGE: &str = "foundry-kratix/host-runner:0.1.0";
 
-/// A license's name and its `restrictions.maxInstances`.
-type AdmissionKey = (String, Option<u32>);
+/// The command that creates an admin key Secret with a strong random key (the key itself is never shown).
+pub(crate) fn admin_secret_command(namespace: &str, secret: &str) -> String {
+    format!(
+        "kubectl create secret generic {secret} -n {namespace} --from-literal=adminPassword=\"$(openssl rand -base64 32)\""
+    )
+}
+
+/// A license's name, its `restrictions.maxInstances` and its active instance.
+type AdmissionKey = (String, Option<u32>, Option<String>);
 
 /// The `FoundryInstance`s of one namespace, read once for every instance decided against them: those that parse
 /// and are not being deleted, by license, then by name (the first of a duplicated name). A broken one fails its
@@ -100,7 +107,7 @@ impl Peers {
     }
 
     /// Whether the license's `restrictions.maxInstances` admits `me` among its instances.
-    fn admits(&self, me: &FoundryInstance, max: Option<u32>) -> bool {
+    fn admits(&self, me: &FoundryInstance, max: Option<u32>, active: Option<&str>) -> bool {
         let license = &me.spec.license_ref.name;
         let members = self.of(license);
         let name = &me.metadata.name;
@@ -115,34 +122,22 @@ impl Peers {
             return limits::admitted(
                 others.map(|i| (i.metadata.name.as_str(), i.metadata.creation_timestamp.as_deref())),
                 max,
+                active,
             )
             .contains(name);
         }
-        let key = (license.clone(), max);
+        let key = (license.clone(), max, active.map(str::to_owned));
         let cached = self.admitted.borrow().get(&key).cloned();
         let set = cached.unwrap_or_else(|| {
             let set = Rc::new(limits::admitted(
                 members.iter().map(|i| (i.metadata.name.as_str(), i.metadata.creation_timestamp.as_deref())),
                 max,
+                active,
             ));
             self.admitted.borrow_mut().insert(key, Rc::clone(&set));
             set
         });
         set.contains(name)
-    }
-}
-
-/// How the license currently routes the instance, from the license's status.
-pub(crate) fn route_state(name: &str, license: Option<&Value>) -> &'static str {
-    let entry = license
-        .and_then(|l| l.get("status"))
-        .and_then(|s| s.get("registeredInstances"))
-        .and_then(Value::as_array)
-        .and_then(|r| r.iter().find(|i| i.get("name").and_then(Value::as_str) == Some(name)));
-    match entry.and_then(|e| e.get("state")).and_then(Value::as_str) {
-        Some("active") => "active",
-        Some("standby") => "standby",
-        _ => "unknown",
     }
 }
 
@@ -210,8 +205,8 @@ pub(crate) struct Outcome {
     pub(crate) storage: Option<StoragePlan>,
     /// The `Ready` condition: status, reason, message.
     pub(crate) ready: (bool, &'static str, String),
-    /// How the license routes the instance now (`active`, `standby` or `unknown`).
-    pub(crate) route_state: &'static str,
+    /// The license's `metadata.generation` this outcome was decided against.
+    pub(crate) license_generation: Option<i64>,
     /// What the workload renders from, when the instance gets one.
     pub(crate) workload: Option<Workload>,
 }
@@ -235,6 +230,16 @@ pub(crate) struct Workload {
     pub(crate) resources: ComputeResources,
     /// The image of the player monitor sidecar.
     pub(crate) runner_image: String,
+    /// The Secret key of Foundry's admin key: the instance's `adminPasswordSecretRef`, or the default Secret.
+    pub(crate) admin_key: AdminKeyRef,
+    /// The instance names no admin key Secret: the default one is used, and Foundry waits until it exists.
+    pub(crate) admin_key_defaulted: bool,
+}
+
+/// The Secret an instance without `adminPasswordSecretRef` reads its admin key from (the existing platform's
+/// default name, so instances moved over keep their key).
+pub fn default_admin_secret(instance: &str) -> String {
+    format!("foundry-credentials-{instance}")
 }
 
 /// Compute resources after defaults.
@@ -274,7 +279,7 @@ impl Outcome {
         reason: &'static str,
         message: String,
         admitted: Option<bool>,
-        route_state: &'static str,
+        license_generation: Option<i64>,
     ) -> Self {
         Self {
             reroute,
@@ -285,7 +290,7 @@ impl Outcome {
             image: None,
             storage: None,
             ready: (false, reason, message),
-            route_state,
+            license_generation,
             workload: None,
         }
     }
@@ -330,7 +335,6 @@ pub(crate) fn configure_among(
     let license = license_of(call, &object, &license_name).map_err(|e| errors.push(e)).ok().flatten();
     let (Some(now), true) = (now, errors.is_empty()) else { return Err(errors) };
     let namespace = object.namespace.clone();
-    let state = route_state(&instance.metadata.name, (!call.license.is_null()).then_some(call.license));
     let done = |outcome: Outcome| Configured { object: object.clone(), instance: instance.clone(), now, outcome };
 
     let Some((license_ref, license)) = license else {
@@ -341,24 +345,31 @@ pub(crate) fn configure_among(
                 shorten(&license_name)
             ),
         };
-        let mut outcome = Outcome::empty(None, "LicenseNotFound", warning.message.clone(), None, state);
+        let mut outcome = Outcome::empty(None, "LicenseNotFound", warning.message.clone(), None, None);
         outcome.warnings.push(warning);
         return Ok(done(outcome));
     };
 
     let max = license.spec.restrictions.as_ref().and_then(|r| r.max_instances);
-    if !peers.admits(&instance, max) {
+    let license_active =
+        call.license.pointer("/status/activeInstance").and_then(Value::as_str).filter(|a| !a.is_empty());
+    if !peers.admits(&instance, max, license_active) {
         let warning = Warning {
             code: "RefusedInstanceLimit".into(),
             message: format!(
-                "license `{}` admits at most {} instances (the oldest first); this one gets no workload and cannot be \
+                "license `{}` admits at most {} instances (its active instance, then the oldest); this one gets no workload and cannot be \
                  active",
                 license_ref.name,
                 max.unwrap_or(0)
             ),
         };
-        let mut outcome =
-            Outcome::empty(Some(license_ref), "RefusedInstanceLimit", warning.message.clone(), Some(false), state);
+        let mut outcome = Outcome::empty(
+            Some(license_ref),
+            "RefusedInstanceLimit",
+            warning.message.clone(),
+            Some(false),
+            license.metadata.generation,
+        );
         outcome.warnings.push(warning);
         return Ok(done(outcome));
     }
@@ -424,6 +435,24 @@ pub(crate) fn configure_among(
         .filter(|d| names::base_domain_problem(d).is_none());
     let mut warnings = resolved.warnings.clone();
     warnings.extend(storage.warnings.iter().cloned());
+    let (admin_key, admin_key_defaulted) = match &instance.spec.admin_password_secret_ref {
+        Some(a) => (a.clone(), false),
+        None => {
+            (AdminKeyRef { name: default_admin_secret(&instance.metadata.name), key: "adminPassword".into() }, true)
+        }
+    };
+    if admin_key_defaulted {
+        warnings.push(Warning::new(
+            "AdminKeyFromDefaultSecret",
+            format!(
+                "no `spec.adminPasswordSecretRef`: Foundry reads its admin key from Secret `{}` (key `adminPassword`) \
+                 and waits until it exists; create it with `{}`",
+                admin_key.name,
+                admin_secret_command(&namespace, &admin_key.name)
+            ),
+        ));
+    }
+    let license_generation = license.metadata.generation;
     let ready = (true, "Configured", format!("Foundry {} runs under license `{}`", resolved.release, license_ref.name));
     let workload = Workload {
         release: resolved.release,
@@ -433,6 +462,8 @@ pub(crate) fn configure_among(
         proxy_port: instance.spec.proxy_port.or(defaults.proxy_port).unwrap_or(443),
         resources: compute,
         runner_image: runner_image.unwrap_or(RUNNER_IMAGE).to_owned(),
+        admin_key,
+        admin_key_defaulted,
         license,
     };
     let outcome = Outcome {
@@ -444,7 +475,7 @@ pub(crate) fn configure_among(
         image: Some(resolved.image),
         storage: Some(storage),
         ready,
-        route_state: state,
+        license_generation,
         workload: Some(workload),
     };
     Ok(done(outcome))
@@ -486,8 +517,7 @@ pub(crate) fn delete(call: CallParts<'_>) -> Result<Configured, Vec<InputError>>
             update_policy: None,
         },
     };
-    let state = route_state(&object.name, (!call.license.is_null()).then_some(call.license));
     let outcome =
-        Outcome::empty(reroute, "Deleting", "the instance is being deleted; its data is kept".into(), None, state);
+        Outcome::empty(reroute, "Deleting", "the instance is being deleted; its data is kept".into(), None, None);
     Ok(Configured { object, instance, now, outcome })
 }

@@ -3,6 +3,7 @@
 
 pub(crate) mod activation;
 pub(crate) mod admission;
+pub(crate) mod controls;
 pub(crate) mod foundry;
 pub(crate) mod instance;
 pub(crate) mod limits;

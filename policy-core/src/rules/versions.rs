@@ -208,6 +208,13 @@ impl Catalog {
     }
 }
 
+/// Why an entry of `restrictions.allowedVersions` is not valid, if it is not.
+pub(crate) fn allowed_entry_problem(text: &str) -> Option<String> {
+    Allowed::parse(text)
+        .is_none()
+        .then(|| format!("`{}` is not `<generation>.x`, `<generation>.<build>` or `*`", shorten(text)))
+}
+
 /// One entry of `restrictions.allowedVersions`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Allowed {

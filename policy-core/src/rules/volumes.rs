@@ -95,6 +95,8 @@ pub(crate) struct CopyPlan {
     pub source: Place,
     /// Where it goes.
     pub target: Place,
+    /// The instance whose data is copied (its pod holds the source volume), when it is an instance.
+    pub from: Option<String>,
 }
 
 /// How one kind of data is provided.
@@ -408,6 +410,7 @@ pub(crate) fn plan(req: &StorageRequest<'_>) -> Result<StoragePlan, InputError> 
                         job: format!("foundry-copy-{:012x}", fnv(&key) & 0xffff_ffff_ffff),
                         source,
                         target: own.clone(),
+                        from: from.clone(),
                     })
                 };
                 VolumePlan { kind, mode: v.mode, from, share, place: own, copy }

@@ -6,18 +6,19 @@
 //! that one instance (and no other) when the call did not carry its count.
 
 use super::{Pending, PlayerCheck};
-use crate::model::{PlayerObservation, Warning};
+use crate::model::{PlayerObservation, SwitchMode, Warning};
 use crate::names;
 use crate::text::shorten;
 use crate::time::{Duration, Timestamp};
 
-/// The player gate of a `block`-mode switch away from an eligible current instance (rules 4 and 5).
+/// The player gate of a switch away from a current instance whose players it protects (rules 4 and 5).
 pub(super) struct Gate<'a> {
     pub(super) current: &'a str,
     pub(super) target: Option<&'a str>,
     pub(super) namespace: &'a str,
     pub(super) now: Timestamp,
     pub(super) grace: Option<Duration>,
+    pub(super) mode: SwitchMode,
 }
 
 /// What the gate decided: hold the switch (`pending`) or let it pass, and what to report.
@@ -28,6 +29,37 @@ pub(super) struct GateOutcome {
 }
 
 impl Gate<'_> {
+    /// The in-cluster status endpoint of the current instance.
+    fn player_check(&self, observation: Option<&PlayerObservation>) -> PlayerCheck {
+        let cur = self.current;
+        PlayerCheck {
+            instance: cur.to_owned(),
+            namespace: self.namespace.to_owned(),
+            url: format!(
+                "http://{}.{}.svc:{}/api/status",
+                names::service_name(cur),
+                self.namespace,
+                names::INSTANCE_SERVICE_PORT
+            ),
+            observed: observation.is_some(),
+            connected: observation.and_then(|o| o.connected),
+        }
+    }
+
+    /// `force` mode: the switch happens at once; when players were connected (or their count is unknown) the owner
+    /// is told, and the count is asked for so the warning says which.
+    fn forced(&self, observation: Option<&PlayerObservation>, blocked: Option<(&'static str, String)>) -> GateOutcome {
+        let warning = blocked.map(|(code, message)| {
+            let code = match code {
+                "SwitchBlockedPlayersConnected" => "SwitchForcedPlayersConnected",
+                _ => "SwitchForcedPlayerCountUnknown",
+            };
+            let message = message.replacen(" is blocked:", " was forced (`switchMode: force`):", 1);
+            Warning::new(code, message)
+        });
+        GateOutcome { pending: None, warning, player_check: Some(self.player_check(observation)) }
+    }
+
     pub(super) fn decide(
         &self,
         observation: Option<&PlayerObservation>,
@@ -60,23 +92,15 @@ impl Gate<'_> {
                 format!("{to_words} is blocked: the player count of `{cur}` was not measured"),
             )),
         };
+        if self.mode == SwitchMode::Force {
+            return self.forced(observation, blocked.map(|(code, _, message)| (code, message)));
+        }
         // The block started at the recorded time, or now; a recorded time in the future is not trusted.
         let since = pending_since.filter(|s| *s <= self.now).unwrap_or(self.now);
         let waited = self.now.seconds_since(since);
         let grace_over = self.grace.is_some_and(|g| waited >= g.seconds());
         // Once the grace period is over the count no longer matters, so no probe is asked for.
-        let player_check = (!grace_over).then(|| PlayerCheck {
-            instance: cur.to_owned(),
-            namespace: self.namespace.to_owned(),
-            url: format!(
-                "http://{}.{}.svc:{}/api/status",
-                names::service_name(cur),
-                self.namespace,
-                names::INSTANCE_SERVICE_PORT
-            ),
-            observed: observation.is_some(),
-            connected,
-        });
+        let player_check = (!grace_over).then(|| self.player_check(observation));
         match (blocked, self.grace) {
             (None, _) => GateOutcome { pending: None, warning: None, player_check },
             (Some((_, _, message)), Some(g)) if grace_over => GateOutcome {

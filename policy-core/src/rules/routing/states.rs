@@ -36,10 +36,14 @@ pub(super) fn instance_routes(
                 }
             } else if !m.admitted {
                 ("RefusedInstanceLimit", "refused: beyond the license's `restrictions.maxInstances`".to_owned())
-            } else if let Some(at) = &m.scheduled_delete_at {
-                ("ScheduledForDeletion", format!("scheduled for deletion at `{}`", shorten(at)))
+            } else if m.claimed {
+                ("HostnameClaimed", "no route: an older license publishes this hostname".to_owned())
+            } else if let Some(s) = &m.scheduled {
+                ("ScheduledForDeletion", format!("scheduled for deletion at `{}`", shorten(&s.text)))
             } else if pending.is_some_and(|p| p.to == m.name) {
                 ("SwitchPending", "requested: waits for players to leave the active instance".to_owned())
+            } else if !m.ready {
+                ("WorkloadNotReady", "its workload is not configured for its current spec yet".to_owned())
             } else {
                 ("NotSelected", "not the requested instance".to_owned())
             };
@@ -63,7 +67,8 @@ pub(super) fn instance_routes(
                 message,
                 backend,
                 hostname: format!("{}.{}", m.name, gateway.base_domain),
-                scheduled_delete_at: m.scheduled_delete_at.clone(),
+                scheduled_delete_at: m.scheduled.as_ref().map(|s| s.text.clone()),
+                unrouted: m.claimed,
             }
         })
         .collect()

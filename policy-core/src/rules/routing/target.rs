@@ -1,9 +1,11 @@
 //! Rule 3: the target the owner can have. The desired instance (`spec.activeInstanceName`) is the target when it
-//! is eligible; an ineligible desired yields a warning, and the target falls back to the current active instance
-//! when that one is eligible, else to none. A current instance that became ineligible is released without a player
-//! check (it cannot be kept), with a warning that says why.
+//! may become active; an ineligible desired yields a warning, and the target falls back to the current active
+//! instance when that one may stay, else to none. A current instance that is released at once (gone, refused,
+//! past its scheduled deletion, or claimed by an older license) gets a warning that says why; one that is leaving
+//! (a future deletion, a workload being reconfigured) gets a warning too, and the gate of rule 4 protects its
+//! players.
 
-use super::Member;
+use super::{Current, Member};
 use crate::model::Warning;
 use crate::text::shorten;
 
@@ -13,13 +15,6 @@ pub(super) struct Target {
     pub(super) target: Option<String>,
     /// The warning code of an ineligible desired instance.
     pub(super) desired_problem: Option<&'static str>,
-    /// Whether the current active instance may stay active.
-    pub(super) current_eligible: bool,
-}
-
-/// Whether `name` is one of the members and may be active.
-pub(super) fn eligible(members: &[Member], name: &str) -> bool {
-    members.iter().find(|m| m.name == name).is_some_and(|m| m.scheduled_delete_at.is_none() && m.admitted)
 }
 
 /// Applies rule 3 to the desired and current instances; warnings are appended to `warnings`.
@@ -27,16 +22,16 @@ pub(super) fn choose(
     members: &[Member],
     desired: Option<&str>,
     current: Option<&str>,
+    current_state: Current,
     warnings: &mut Vec<Warning>,
 ) -> Target {
     let find = |name: &str| members.iter().find(|m| m.name == name);
-    let current_eligible = current.is_some_and(|c| eligible(members, c));
     let mut desired_problem: Option<&'static str> = None;
     let target = match desired {
         None => None,
-        Some(d) if eligible(members, d) => Some(d.to_owned()),
+        Some(d) if find(d).is_some_and(Member::eligible) => Some(d.to_owned()),
         Some(d) => {
-            let fallback = current.filter(|_| current_eligible).map(str::to_owned);
+            let fallback = current.filter(|_| current_state == Current::Stays).map(str::to_owned);
             let keep = fallback
                 .as_deref()
                 .map_or_else(|| "no instance is active".to_owned(), |c| format!("`{c}` stays active"));
@@ -46,7 +41,18 @@ pub(super) fn choose(
                     "DesiredInstanceRefused",
                     "is beyond the license's `restrictions.maxInstances` and cannot be active",
                 ),
-                Some(_) => ("DesiredInstanceScheduledForDeletion", "is scheduled for deletion and cannot be active"),
+                Some(m) if m.claimed => (
+                    "DesiredInstanceHostnameClaimed",
+                    "has a hostname an older license already publishes and cannot be active",
+                ),
+                Some(m) if m.scheduled.is_some() => {
+                    ("DesiredInstanceScheduledForDeletion", "is scheduled for deletion and cannot be active")
+                }
+                Some(_) => (
+                    "DesiredInstanceNotReady",
+                    "has no workload configured for its current spec yet (its instance workflow has not succeeded \
+                     for it) and cannot be active",
+                ),
             };
             desired_problem = Some(code);
             warnings.push(Warning::new(code, format!("`{}` {why}; {keep}", shorten(d))));
@@ -54,18 +60,21 @@ pub(super) fn choose(
         }
     };
     if let Some(cur) = current
-        && !current_eligible
         && target.as_deref() != Some(cur)
     {
-        let (code, why) = match find(cur) {
-            None => ("PreviousActiveInstanceGone", "no longer exists"),
-            Some(m) if !m.admitted => ("PreviousActiveInstanceRefused", "is beyond the license's instance limit"),
-            Some(_) => ("PreviousActiveInstanceScheduledForDeletion", "is scheduled for deletion"),
-        };
-        warnings.push(Warning::new(
-            code,
-            format!("the previously active instance `{}` {why}; it was released without a player check", shorten(cur)),
-        ));
+        match current_state {
+            Current::Released(code, why) => warnings.push(Warning::new(
+                code,
+                format!(
+                    "the previously active instance `{}` {why}; it was released without a player check",
+                    shorten(cur)
+                ),
+            )),
+            Current::Leaving(code, why) => {
+                warnings.push(Warning::new(code, format!("the active instance `{}` {why}", shorten(cur))));
+            }
+            Current::None | Current::Stays => {}
+        }
     }
-    Target { target, desired_problem, current_eligible }
+    Target { target, desired_problem }
 }
