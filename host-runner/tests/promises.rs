@@ -192,7 +192,7 @@ fn rbac_is_exactly_what_each_workflow_uses() {
     let license = promise("foundry-license");
     assert_eq!(
         pipelines(&license)[0].1["spec"]["rbac"]["permissions"],
-        json!([{"apiGroups": ["foundry.platform"], "resources": ["foundryinstances"], "verbs": ["get", "list"]}])
+        json!([{"apiGroups": ["foundry.platform"], "resources": ["foundryinstances"], "verbs": ["list"]}])
     );
     let licenses =
         json!({"apiGroups": ["foundry.platform"], "resources": ["foundrylicenses"], "verbs": ["get", "patch"]});

@@ -246,8 +246,9 @@ fn license_promise() -> Value {
         {"name": "Requested", "type": "string", "jsonPath": ".spec.activeInstanceName"},
         {"name": "Mode", "type": "string", "jsonPath": ".spec.switchMode"},
     ]);
+    // It only lists the instances (the cluster tier fails if a verb here goes unused or a used one is missing).
     let permissions = json!([
-        {"apiGroups": [policy_core::model::GROUP], "resources": ["foundryinstances"], "verbs": ["get", "list"]},
+        {"apiGroups": [policy_core::model::GROUP], "resources": ["foundryinstances"], "verbs": ["list"]},
     ]);
     json!({
         "apiVersion": "platform.kratix.io/v1alpha1",
