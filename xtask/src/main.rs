@@ -13,7 +13,9 @@
 //! - `cargo xtask bench [--quick]` measures the routing decision natively, in wasm, in Rego and as a process, and
 //!   writes the report to `target/bench/report.md` (not part of `test`: it takes minutes and measures the machine);
 //! - `cargo xtask fuzz [SECONDS [TARGET...]]` runs every fuzz target (or those named) for SECONDS (default 60)
-//!   each, seeded from the corpus.
+//!   each, seeded from the corpus;
+//! - `cargo xtask cluster [FILTER...]` runs the cluster tier against a real kube-apiserver it builds and starts
+//!   (see `cluster.rs`).
 //!
 //! What the tests need and a fresh machine lacks is installed here, into `target/` where possible: the wasm32
 //! target (rustup), `wasm-bindgen-cli` (cargo install, the version `policy-wasm` pins), the npm packages
@@ -26,6 +28,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
+mod cluster;
 #[path = "../../policy-wasm/postlink.rs"]
 mod postlink;
 mod promises;
@@ -52,10 +55,11 @@ fn main() -> ExitCode {
         Some("promises") => promises::run(&root(), args.get(1).is_some_and(|a| a == "--check")),
         Some("bench") => bench(args.get(1..).unwrap_or_default()),
         Some("fuzz") => fuzz(args.get(1..).unwrap_or_default()),
+        Some("cluster") => cluster::cluster(&root(), &target(), args.get(1..).unwrap_or_default()),
         _ => {
             eprintln!(
                 "usage: cargo xtask <preview [ARGS...] | test | lint | build-wasm | build-web | engines | \
-                 promises [--check] | bench [--quick] | fuzz [SECONDS [TARGET...]]>"
+                 promises [--check] | bench [--quick] | fuzz [SECONDS [TARGET...]] | cluster [FILTER...]>"
             );
             return ExitCode::from(2);
         }
@@ -397,6 +401,7 @@ fn test() -> Result {
         node_tests(&["opa-sdk.test.mjs", "browser-corpus.test.mjs", "preview.test.mjs"])
     })?;
     timed("opa-wasm crate", || opa_wasm_runner(&index, &module))?;
+    timed("cluster tier", || cluster::cluster(&root(), &target(), &[]))?;
     println!("xtask: every check passed in {:.0?}", start.elapsed());
     Ok(())
 }
