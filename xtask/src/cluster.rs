@@ -91,6 +91,18 @@ pub(crate) fn cluster(root: &Path, target: &Path, filters: &[String]) -> Result 
     result
 }
 
+/// The corpus through OPA itself (`tests/node/opa-server.test.mjs`): builds OPA (cached like the control plane),
+/// then runs the Node test that serves the policy module from a bundle with `opa run --server`. Needs the built
+/// module, the native answers and the npm packages, which the callers make first.
+pub(crate) fn opa_corpus(root: &Path, target: &Path) -> Result {
+    let opa = ensure_built(root, target, &OPA)?;
+    run(Command::new("node")
+        .current_dir(root.join("tests/node"))
+        .args(["--test", "opa-server.test.mjs"])
+        .env("FOUNDRY_TARGET_DIR", target)
+        .env("OPA", opa))
+}
+
 /// Which Go runs the builds: `go` on PATH, 1.26 or later (what the pinned modules' `go` lines need).
 fn go_version() -> Result<String> {
     let out = Command::new("go").arg("version").output().map_err(|e| {

@@ -7,7 +7,7 @@
 //!   path;
 //! - `cargo xtask build-web`  builds the browser preview (wasm-bindgen build of the same crate) into `target/web`;
 //! - `cargo xtask engines`    runs the case corpus in every host: native, our wasmtime host, OPA's npm SDK in Node,
-//!   the `opa-wasm` crate, and the npm SDK in headless Chromium;
+//!   the `opa-wasm` crate, the npm SDK in headless Chromium, and OPA itself (`opa run --server`);
 //! - `cargo xtask lint`       formatting, clippy (host and both wasm builds) and the Promise drift check;
 //! - `cargo xtask promises`   regenerates `promises/*/promise.yaml` from the Rust types (`--check`: fail on drift);
 //! - `cargo xtask bench [--quick]` measures the routing decision natively, in wasm, in Rego and as a process, and
@@ -365,7 +365,8 @@ fn engines() -> Result {
     let index = corpus_answers()?;
     npm_ci()?;
     timed("npm SDK in Node and Chromium", || node_tests(&["opa-sdk.test.mjs", "browser-corpus.test.mjs"]))?;
-    timed("opa-wasm crate", || opa_wasm_runner(&index, &module))
+    timed("opa-wasm crate", || opa_wasm_runner(&index, &module))?;
+    timed("OPA", || cluster::opa_corpus(&root(), &target()))
 }
 
 fn test() -> Result {
@@ -401,6 +402,7 @@ fn test() -> Result {
         node_tests(&["opa-sdk.test.mjs", "browser-corpus.test.mjs", "preview.test.mjs"])
     })?;
     timed("opa-wasm crate", || opa_wasm_runner(&index, &module))?;
+    timed("OPA", || cluster::opa_corpus(&root(), &target()))?;
     timed("cluster tier", || cluster::cluster(&root(), &target(), &[]))?;
     println!("xtask: every check passed in {:.0?}", start.elapsed());
     Ok(())
