@@ -1,7 +1,7 @@
 //! What Kratix gives a resource workflow's pipeline pod, read from our Promise files: its ServiceAccount, the
 //! default Role of resource workflows, the Roles of the pipeline's `rbac.permissions`, the environment variables
 //! and the three directories with `object.yaml` as Kratix's reader writes it. (Kratix's own code:
-//! `api/v1alpha1/pipeline_factory.go`; see shared reference kratix-contract.md §1–3.)
+//! `api/v1alpha1/pipeline_factory.go`.)
 
 use crate::tier::{GROUP, Tier, VERSION, root, yaml_object};
 use serde_json::{Value, json};
