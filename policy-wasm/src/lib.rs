@@ -59,6 +59,26 @@ pub fn evaluate_into(
     Ok(())
 }
 
+/// `opa_eval`'s `format` for Rego's value text (0 is JSON). OPA's own Go runtime asks for it and reads the result
+/// set as a Rego set.
+pub const FORMAT_REGO_VALUE: i32 = 1;
+
+/// Rewrites a result set that [`evaluate_into`] wrote as JSON (an array) into Rego's value text, where a result
+/// set is a set: `{{"result": ...}}`, or `set()` when empty. Its elements (JSON objects with string keys) are the
+/// same text in both forms. Anything that is not an array is left as it is.
+pub fn result_set_as_rego_set(text: &mut Vec<u8>) {
+    if text.as_slice() == b"[]" {
+        *text = b"set()".to_vec();
+    } else if text.first() == Some(&b'[') && text.last() == Some(&b']') {
+        if let Some(first) = text.first_mut() {
+            *first = b'{';
+        }
+        if let Some(last) = text.last_mut() {
+            *last = b'}';
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,5 +93,19 @@ mod tests {
         assert_eq!(evaluate_into(99, b"{}", None, &mut Vec::new()), Err(UnknownEntrypoint));
         assert_eq!(evaluate_into(-1, b"{}", None, &mut Vec::new()), Err(UnknownEntrypoint));
         assert_eq!(entrypoints_json()["foundry/license/route"], 0);
+    }
+
+    #[test]
+    fn rego_value_text_makes_the_result_set_a_set() {
+        let mut out = Vec::new();
+        evaluate_into(0, b"", None, &mut out).unwrap();
+        let json = out.clone();
+        result_set_as_rego_set(&mut out);
+        assert_eq!(out.first(), Some(&b'{'));
+        assert_eq!(out.get(1..out.len() - 1), json.get(1..json.len() - 1), "the element is unchanged");
+        assert_eq!(out.last(), Some(&b'}'));
+        let mut empty = b"[]".to_vec();
+        result_set_as_rego_set(&mut empty);
+        assert_eq!(empty, b"set()");
     }
 }

@@ -243,14 +243,17 @@ fn leak_c_string(mut buf: Vec<u8>) -> i32 {
 /// sent (keys come back sorted, a duplicate key silently wins), and the policy must answer exactly as it does
 /// natively on those bytes. So the text is kept, and dropped when the value is changed in place. `value` comes
 /// first so that a value address is also the address of its `Value`.
+///
+/// `result_set` marks the result set of the eval-context path, which Rego's value text writes as a set.
 #[repr(C)]
 struct Node {
     value: Value,
     text: Option<Box<[u8]>>,
+    result_set: bool,
 }
 
 fn leak_value(value: Value) -> i32 {
-    Box::into_raw(Box::new(Node { value, text: None })) as i32
+    Box::into_raw(Box::new(Node { value, text: None, result_set: false })) as i32
 }
 
 /// The node behind a value address, if any.
@@ -285,15 +288,20 @@ fn parse_json(raw: &[u8]) -> i32 {
     let end = raw.iter().rposition(|b| *b != 0).map_or(0, |i| i + 1);
     let text = raw.get(..end).unwrap_or_default();
     match serde_json::from_slice::<Value>(text) {
-        Ok(value) => Box::into_raw(Box::new(Node { value, text: Some(text.into()) })) as i32,
+        Ok(value) => Box::into_raw(Box::new(Node { value, text: Some(text.into()), result_set: false })) as i32,
         Err(_) => 0,
     }
 }
 
-fn run(entrypoint: i32, input: &[u8], data: Option<&Value>) -> i32 {
+/// Evaluates and returns the result set as a NUL-terminated string: JSON, or Rego's value text for `format`
+/// [`crate::FORMAT_REGO_VALUE`].
+fn run(entrypoint: i32, input: &[u8], data: Option<&Value>, format: i32) -> i32 {
     let mut out = Vec::new();
     if crate::evaluate_into(entrypoint, input, data, &mut out).is_err() {
         abort(&format!("internal: illegal entrypoint id {entrypoint}"));
+    }
+    if format == crate::FORMAT_REGO_VALUE {
+        crate::result_set_as_rego_set(&mut out);
     }
     leak_c_string(out)
 }
@@ -342,11 +350,20 @@ pub unsafe extern "C" fn opa_json_dump(addr: i32) -> i32 {
     leak_c_string(serde_json::to_vec(v).unwrap_or_else(|_| b"null".to_vec()))
 }
 
+/// Rego's value text: JSON, except that the eval-context path's result set is a set (OPA's Go runtime reads it so).
+///
 /// SAFETY (ABI): as `opa_json_dump`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn opa_value_dump(addr: i32) -> i32 {
     // SAFETY: per the ABI.
-    unsafe { opa_json_dump(addr) }
+    let Some(node) = (unsafe { node(addr) }) else {
+        return leak_c_string(b"null".to_vec());
+    };
+    let mut text = serde_json::to_vec(&node.value).unwrap_or_else(|_| b"null".to_vec());
+    if node.result_set {
+        crate::result_set_as_rego_set(&mut text);
+    }
+    leak_c_string(text)
 }
 
 #[unsafe(no_mangle)]
@@ -502,22 +519,24 @@ pub unsafe extern "C" fn eval(ctx_addr: i32) -> i32 {
     // SAFETY: per the ABI.
     let input: std::borrow::Cow<'_, [u8]> = match unsafe { node(c.input) } {
         Some(Node { text: Some(text), .. }) => std::borrow::Cow::Borrowed(text),
-        Some(Node { value, text: None }) => serde_json::to_vec(value).unwrap_or_default().into(),
+        Some(Node { value, text: None, .. }) => serde_json::to_vec(value).unwrap_or_default().into(),
         None => std::borrow::Cow::Borrowed(&[]),
     };
     // SAFETY: per the ABI, the data address is 0 or a value of this module.
-    let result = run(c.entrypoint, &input, unsafe { value(c.data) });
+    let result = run(c.entrypoint, &input, unsafe { value(c.data) }, 0);
     // SAFETY: `run` returned a NUL-terminated buffer it leaked.
     let text = unsafe { core::ffi::CStr::from_ptr(result as u32 as usize as *const core::ffi::c_char) };
     c.result = parse_json(text.to_bytes());
-    if c.result == 0 {
-        abort("internal: the result set is not valid JSON");
+    // SAFETY: `parse_json` returned 0 or a node it just made.
+    match unsafe { node(c.result) } {
+        Some(node) => node.result_set = true,
+        None => abort("internal: the result set is not valid JSON"),
     }
     0
 }
 
 /// The ABI 1.2 fast path: adopt the host's heap pointer, evaluate the raw JSON input, return the result set as a
-/// NUL-terminated string.
+/// NUL-terminated string in the `format` asked for (JSON, or Rego's value text).
 ///
 /// SAFETY (ABI): `input..input+len` holds the input JSON, below `heap`.
 #[unsafe(no_mangle)]
@@ -528,10 +547,10 @@ pub unsafe extern "C" fn opa_eval(
     input: i32,
     input_len: i32,
     heap: i32,
-    _format: i32,
+    format: i32,
 ) -> i32 {
     set_heap_ptr(heap as u32 as usize);
     install_panic_hook();
     // SAFETY: per the ABI; the input and the data lie below the heap pointer, so evaluation never overwrites them.
-    run(entrypoint, unsafe { bytes(input, input_len) }, unsafe { value(data) })
+    run(entrypoint, unsafe { bytes(input, input_len) }, unsafe { value(data) }, format)
 }

@@ -7,13 +7,15 @@
 //!   path;
 //! - `cargo xtask build-web`  builds the browser preview (wasm-bindgen build of the same crate) into `target/web`;
 //! - `cargo xtask engines`    runs the case corpus in every host: native, our wasmtime host, OPA's npm SDK in Node,
-//!   the `opa-wasm` crate, and the npm SDK in headless Chromium;
+//!   the `opa-wasm` crate, the npm SDK in headless Chromium, and OPA itself (`opa run --server`);
 //! - `cargo xtask lint`       formatting, clippy (host and both wasm builds) and the Promise drift check;
 //! - `cargo xtask promises`   regenerates `promises/*/promise.yaml` from the Rust types (`--check`: fail on drift);
 //! - `cargo xtask bench [--quick]` measures the routing decision natively, in wasm, in Rego and as a process, and
 //!   writes the report to `target/bench/report.md` (not part of `test`: it takes minutes and measures the machine);
 //! - `cargo xtask fuzz [SECONDS [TARGET...]]` runs every fuzz target (or those named) for SECONDS (default 60)
-//!   each, seeded from the corpus.
+//!   each, seeded from the corpus;
+//! - `cargo xtask cluster [FILTER...]` runs the cluster tier against a real kube-apiserver it builds and starts
+//!   (see `cluster.rs`).
 //!
 //! What the tests need and a fresh machine lacks is installed here, into `target/` where possible: the wasm32
 //! target (rustup), `wasm-bindgen-cli` (cargo install, the version `policy-wasm` pins), the npm packages
@@ -26,6 +28,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
+mod cluster;
 mod promises;
 
 use module_build as build_module;
@@ -50,10 +53,11 @@ fn main() -> ExitCode {
         Some("promises") => promises::run(&root(), args.get(1).is_some_and(|a| a == "--check")),
         Some("bench") => bench(args.get(1..).unwrap_or_default()),
         Some("fuzz") => fuzz(args.get(1..).unwrap_or_default()),
+        Some("cluster") => cluster::cluster(&root(), &target(), args.get(1..).unwrap_or_default()),
         _ => {
             eprintln!(
                 "usage: cargo xtask <preview [ARGS...] | test | lint | build-wasm | build-web | engines | \
-                 promises [--check] | bench [--quick] | fuzz [SECONDS [TARGET...]]>"
+                 promises [--check] | bench [--quick] | fuzz [SECONDS [TARGET...]] | cluster [FILTER...]>"
             );
             return ExitCode::from(2);
         }
@@ -359,7 +363,8 @@ fn engines() -> Result {
     let index = corpus_answers()?;
     npm_ci()?;
     timed("npm SDK in Node and Chromium", || node_tests(&["opa-sdk.test.mjs", "browser-corpus.test.mjs"]))?;
-    timed("opa-wasm crate", || opa_wasm_runner(&index, &module))
+    timed("opa-wasm crate", || opa_wasm_runner(&index, &module))?;
+    timed("OPA", || cluster::opa_corpus(&root(), &target()))
 }
 
 fn test() -> Result {
@@ -395,6 +400,8 @@ fn test() -> Result {
         node_tests(&["opa-sdk.test.mjs", "browser-corpus.test.mjs", "preview.test.mjs"])
     })?;
     timed("opa-wasm crate", || opa_wasm_runner(&index, &module))?;
+    timed("OPA", || cluster::opa_corpus(&root(), &target()))?;
+    timed("cluster tier", || cluster::cluster(&root(), &target(), &[]))?;
     println!("xtask: every check passed in {:.0?}", start.elapsed());
     Ok(())
 }

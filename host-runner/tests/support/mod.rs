@@ -7,8 +7,12 @@
 //! status subresource, and honours a `metadata.resourceVersion` precondition in a merge patch (409 on mismatch), as
 //! the standby page and the monitor need. Faults (an HTTP status, a delay, a malformed body) can be
 //! set per path, for the first N requests or for all. `FakeFoundry` answers `GET /api/status` as a Foundry server
-//! would, or misbehaves. No Kubernetes API server can run on the test machines, so this is how the kube client is
-//! tested.
+//! would, or misbehaves.
+//!
+//! `FakeApi` is kept only for what a real API server will not do on demand: injected faults (errors, delays,
+//! malformed answers, paging) and asserting the exact requests. Everything else (RBAC, schemas, CEL rules, the
+//! status subresource, TokenRequest tokens) is covered against a real kube-apiserver by the cluster tier
+//! (`host-runner/tests/cluster/`, run by `cargo xtask cluster`).
 
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
