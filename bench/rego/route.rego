@@ -46,12 +46,13 @@ scheduled_due(inst) if {
 	time.parse_rfc3339_ns(at) <= now_ns
 } else := false
 
-# The workload is configured for the current generation: a `Ready` condition that is `True` for it.
+# The workload is configured for the current generation: a `Ready` condition that is `True`, for it.
 ready(inst) if {
-	some c in object.get(object.get(inst, "status", {}), "conditions", [])
+	status := object.get(inst, "status", {})
+	some c in object.get(status, "conditions", [])
 	c.type == "Ready"
 	c.status == "True"
-	object.get(c, "observedGeneration", null) == object.get(inst.metadata, "generation", null)
+	object.get(status, "configuredGeneration", null) == object.get(inst.metadata, "generation", null)
 } else := false
 
 # `restrictions.maxInstances` admits the oldest instances: known creation times first, oldest first, then the

@@ -29,6 +29,11 @@ pub struct StatusTarget {
     pub name: String,
 }
 
+/// Where a call looked: `in namespace `x``, or `in any namespace` for a list across all of them (empty).
+fn scope(namespace: &str) -> String {
+    if namespace.is_empty() { "in any namespace".to_owned() } else { format!("in namespace `{namespace}`") }
+}
+
 /// Why a cluster call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ClusterError {
@@ -37,8 +42,9 @@ pub enum ClusterError {
     Config(String),
     /// The service account lacks a permission.
     #[error(
-        "the pipeline's service account may not {verb} {resource} in namespace `{namespace}` (HTTP 403: {detail}); \
-         grant it in the Promise's `rbac.permissions` of this workflow"
+        "the pipeline's service account may not {verb} {resource} {} (HTTP 403: {detail}); \
+         grant it in the Promise's `rbac.permissions` of this workflow",
+        scope(namespace)
     )]
     Forbidden {
         /// `list`, `get`, `patch`.
@@ -51,7 +57,7 @@ pub enum ClusterError {
         detail: String,
     },
     /// The API refused the request (other 4xx).
-    #[error("{verb} {resource} in namespace `{namespace}` was refused (HTTP {code}): {detail}")]
+    #[error("{verb} {resource} {} was refused (HTTP {code}): {detail}", scope(namespace))]
     Refused {
         /// The verb.
         verb: String,
@@ -65,7 +71,7 @@ pub enum ClusterError {
         detail: String,
     },
     /// The API did not answer, or kept failing, after retries.
-    #[error("{verb} {resource} in namespace `{namespace}` failed after {attempts} attempts: {detail}")]
+    #[error("{verb} {resource} {} failed after {attempts} attempts: {detail}", scope(namespace))]
     Unavailable {
         /// The verb.
         verb: String,
@@ -79,7 +85,7 @@ pub enum ClusterError {
         detail: String,
     },
     /// The API answered with something that is not the expected JSON.
-    #[error("{verb} {resource} in namespace `{namespace}` returned a malformed answer: {detail}")]
+    #[error("{verb} {resource} {} returned a malformed answer: {detail}", scope(namespace))]
     Malformed {
         /// The verb.
         verb: String,
@@ -91,7 +97,7 @@ pub enum ClusterError {
         detail: String,
     },
     /// A list holds more objects than the host reads.
-    #[error("more than {limit} {resource} in namespace `{namespace}`; at most {limit} are read")]
+    #[error("more than {limit} {resource} {}; at most {limit} are read", scope(namespace))]
     TooMany {
         /// The resource.
         resource: String,

@@ -353,7 +353,7 @@ impl KubeClient {
     pub async fn list(&self, resource: Resource, namespace: Option<&str>) -> Result<Vec<Value>, ClusterError> {
         let api = self.api(&resource.api_resource(), namespace);
         let name = resource.qualified();
-        let op = Op { verb: "list", resource: &name, namespace: namespace.unwrap_or("(all)") };
+        let op = Op { verb: "list", resource: &name, namespace: namespace.unwrap_or_default() };
         let limits = self.limits;
         let started = Instant::now();
         let max_pages = limits.max_items / usize::try_from(limits.page.max(1)).unwrap_or(1) + 2;
@@ -465,7 +465,7 @@ impl KubeClient {
             kind: String::new(),
             plural: target.plural.clone(),
         };
-        (self.api(&resource, Some(&target.namespace)), format!("{}.{}/status", target.plural, target.group))
+        (self.api(&resource, Some(&target.namespace)), format!("{}/status.{}", target.plural, target.group))
     }
 
     /// The object's `status` (through the status subresource), `Value::Null` when it has none, `None` when the
@@ -498,7 +498,7 @@ impl KubeClient {
         patch: &Value,
     ) -> Result<(), ClusterError> {
         let api = self.api(&resource.api_resource(), Some(namespace));
-        let qualified = format!("{}/status", resource.qualified());
+        let qualified = format!("{}/status.{GROUP}", resource.plural());
         let op = Op { verb: "patch", resource: &qualified, namespace };
         self.call(op, api.patch_status(name, &PatchParams::default(), &Patch::Merge(patch))).await.map(|_| ())
     }

@@ -213,7 +213,9 @@ fn rbac_is_exactly_what_each_workflow_uses() {
     assert_eq!(
         pipelines(&license)[0].1["spec"]["rbac"]["permissions"],
         json!([
-            {"apiGroups": ["foundry.platform"], "resources": ["foundrylicenses", "foundryinstances"], "verbs": ["list"],
+            {"apiGroups": ["foundry.platform"], "resources": ["foundrylicenses"], "verbs": ["list"],
+             "resourceNamespace": "*"},
+            {"apiGroups": ["foundry.platform"], "resources": ["foundryinstances"], "verbs": ["list"],
              "resourceNamespace": "*"},
             {"apiGroups": ["foundry.platform"], "resources": ["foundryinstances"], "verbs": ["patch"]},
             {"apiGroups": ["foundry.platform"], "resources": ["foundryinstances/status"], "verbs": ["patch"]},

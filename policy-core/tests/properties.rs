@@ -21,9 +21,8 @@ fn own_instances(call: &Value) -> Vec<(String, Option<String>, bool)> {
         .map(|i| {
             let scheduled =
                 i["metadata"]["annotations"]["foundry.platform/scheduled-delete-at"].as_str().map(str::to_owned);
-            let ready = i["status"]["conditions"].as_array().is_some_and(|c| {
-                c.iter().any(|c| c["status"] == "True" && c["observedGeneration"] == i["metadata"]["generation"])
-            });
+            let ready = i["status"]["configuredGeneration"] == i["metadata"]["generation"]
+                && i["status"]["conditions"].as_array().is_some_and(|c| c.iter().any(|c| c["status"] == "True"));
             (i["metadata"]["name"].as_str().unwrap().to_owned(), scheduled, ready)
         })
         .collect()

@@ -93,9 +93,9 @@ pub fn route_call() -> impl Strategy<Value = Value> {
                     }
                     meta["generation"] = json!(2);
                     let status = match workload {
-                        0 => json!({"conditions": [{"type": "Ready", "status": "True", "observedGeneration": 2}]}),
+                        0 => json!({"configuredGeneration": 2, "conditions": [{"type": "Ready", "status": "True"}]}),
                         1 => json!({}),
-                        _ => json!({"conditions": [{"type": "Ready", "status": "True", "observedGeneration": 1}]}),
+                        _ => json!({"configuredGeneration": 1, "conditions": [{"type": "Ready", "status": "True"}]}),
                     };
                     json!({
                         "apiVersion": "foundry.platform/v1alpha1",

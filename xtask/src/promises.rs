@@ -289,8 +289,8 @@ fn license_promise() -> Value {
     // Listing licenses and instances of every namespace finds hostnames an older license publishes; in its own
     // namespace it labels instances to reconfigure and writes their route state. Nothing else.
     let permissions = json!([
-        {"apiGroups": [group], "resources": ["foundrylicenses", "foundryinstances"], "verbs": ["list"],
-         "resourceNamespace": "*"},
+        {"apiGroups": [group], "resources": ["foundrylicenses"], "verbs": ["list"], "resourceNamespace": "*"},
+        {"apiGroups": [group], "resources": ["foundryinstances"], "verbs": ["list"], "resourceNamespace": "*"},
         {"apiGroups": [group], "resources": ["foundryinstances"], "verbs": ["patch"]},
         {"apiGroups": [group], "resources": ["foundryinstances/status"], "verbs": ["patch"]},
     ]);

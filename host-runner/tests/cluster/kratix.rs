@@ -84,9 +84,9 @@ impl Workflow {
         role(&account, self.default_rules());
         // `resourceNamespace` empty means the pipeline namespace (a Role); `*` means every namespace (Kratix makes
         // a ClusterRole and a ClusterRoleBinding).
-        let (local, everywhere): (Vec<&Value>, Vec<&Value>) = permissions.iter().partition(|p| {
-            p.get("resourceNamespace").and_then(Value::as_str).unwrap_or_default().is_empty()
-        });
+        let (local, everywhere): (Vec<&Value>, Vec<&Value>) = permissions
+            .iter()
+            .partition(|p| p.get("resourceNamespace").and_then(Value::as_str).unwrap_or_default().is_empty());
         let strip = |p: &&Value| {
             assert_eq!(p["apiGroups"], json!([GROUP]), "the tier waits for permissions in {GROUP} only: {p}");
             let mut rule = (*p).clone();

@@ -109,8 +109,11 @@ pub struct ActiveInstanceStatus {
 pub struct InstanceStatus {
     /// Within the license's `restrictions.maxInstances`; `null` when the license was not found.
     pub admitted: Option<bool>,
-    /// `Ready`.
+    /// `Ready` and `AdminKeySecret`.
     pub conditions: Vec<Condition>,
+    /// The `metadata.generation` of the spec this status was decided for (the license routes to an instance only
+    /// when its workload is configured for its current generation).
+    pub configured_generation: Option<i64>,
     /// The Foundry image.
     pub image: Option<String>,
     /// Why the last run refused the instance (empty after a good run).
@@ -368,6 +371,7 @@ pub(crate) fn instance_status(c: &Configured, previous: Option<&Value>) -> Insta
     InstanceStatus {
         admitted: o.admitted,
         conditions,
+        configured_generation: generation,
         image: o.image.clone(),
         // A failed run publishes why here; a good run clears it.
         input_errors: Vec::new(),

@@ -828,8 +828,9 @@ pub(crate) fn workload_ready(instance: &Value) -> bool {
     workload_readiness(&view).0
 }
 
-/// Whether the instance's workload is configured for its current generation (its `Ready` condition is `True`
-/// and was decided for `metadata.generation`), and the condition's reason.
+/// Whether the instance's workload is configured for its current generation (its `Ready` condition is `True` and
+/// its `status.configuredGeneration` is `metadata.generation`; a condition's own `observedGeneration` is not
+/// kept by Kratix's status schema), and the condition's reason.
 fn workload_readiness(view: &InstanceView) -> (bool, Option<String>) {
     let ready = view
         .status
@@ -838,9 +839,9 @@ fn workload_readiness(view: &InstanceView) -> (bool, Option<String>) {
         .and_then(|c| c.iter().find(|c| c.get("type").and_then(Value::as_str) == Some("Ready")));
     let Some(ready) = ready else { return (false, None) };
     let reason = ready.get("reason").and_then(Value::as_str).map(str::to_owned);
-    let observed = ready.get("observedGeneration").and_then(Value::as_i64);
+    let configured = view.status.get("configuredGeneration").and_then(Value::as_i64);
     let is_true = ready.get("status").and_then(Value::as_str) == Some("True");
-    (is_true && observed == view.metadata.generation, reason)
+    (is_true && configured == view.metadata.generation, reason)
 }
 
 /// The fields of an instance that routing reads; the rest of its spec is the instance workflow's business.
