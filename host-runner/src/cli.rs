@@ -128,6 +128,12 @@ pub struct StandbyArgs {
     /// Connections held at once; more are closed at once.
     #[arg(long, default_value_t = 512, value_name = "N")]
     pub max_connections: usize,
+    /// Objects of one kind a (re)list may deliver before it is abandoned (and retried later).
+    #[arg(long, default_value_t = 200_000, value_name = "N")]
+    pub list_limit: usize,
+    /// Seconds a (re)list may take before it is abandoned (and retried later).
+    #[arg(long, default_value_t = 120, value_name = "SECS")]
+    pub list_deadline: u64,
     /// Policy evaluations at once (default: the cores this process may use).
     #[arg(long, value_name = "N")]
     pub evaluations: Option<usize>,
@@ -366,6 +372,8 @@ fn run_standby(cli: &Cli, args: &StandbyArgs, stdout: &mut dyn Write) -> Result<
             objects: args.namespace_objects.max(1),
             bytes: args.namespace_kib.saturating_mul(1024).max(1024),
             total_bytes: args.store_mib.saturating_mul(1 << 20).max(1 << 20),
+            list_items: args.list_limit.max(1),
+            list_deadline: Duration::from_secs(args.list_deadline.max(1)),
             ..standby::store::StoreLimits::default()
         },
     };

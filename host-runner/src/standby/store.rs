@@ -674,7 +674,23 @@ pub async fn watch(store: Arc<Store>, api: KubeClient, kind: Resource) {
         let mut relist: Option<Relist> = None;
         let mut abandoned = None;
         let mut last_error: Option<Instant> = None;
-        while let Some(event) = stream.next().await {
+        loop {
+            // While a (re)list runs, its deadline is a timer of its own: an API that answers empty pages for
+            // ever delivers no event to check it on.
+            let next = match relist.as_ref() {
+                Some(r) => {
+                    let left = limits.list_deadline.saturating_sub(r.started.elapsed());
+                    match tokio::time::timeout(left, stream.next()).await {
+                        Ok(next) => next,
+                        Err(_) => {
+                            abandoned = Some(format!("longer than {:?}", limits.list_deadline));
+                            break;
+                        }
+                    }
+                }
+                None => stream.next().await,
+            };
+            let Some(event) = next else { break };
             match event {
                 Ok(Event::Init) => relist = Some(Relist { table: Table::default(), items: 0, started: Instant::now() }),
                 Ok(Event::InitApply(object)) => {

@@ -376,8 +376,8 @@ fn list_page<'a>(
     let limit = match (state.page_size, asked) {
         (Some(p), Some(a)) => p.min(a),
         (Some(p), None) => p,
-        (None, Some(a)) if !req.path.contains("/namespaces/") => a,
-        _ => usize::MAX,
+        (None, Some(a)) => a,
+        (None, None) => usize::MAX,
     };
     let total = items.len();
     let page: Vec<Value> = items
@@ -715,7 +715,7 @@ impl StandbyService {
     pub fn spawn(api: &FakeApi, dir: &Path, extra: &[&str]) -> Self {
         let kubeconfig = api.kubeconfig(dir);
         let log = dir.join("standby.log");
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_host-runner"))
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_host-runner"))
             .args(["standby-page", "--listen", "127.0.0.1:0", "--kubeconfig"])
             .arg(&kubeconfig)
             .args(extra)
@@ -723,6 +723,23 @@ impl StandbyService {
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
+        Self::announced(child, log)
+    }
+
+    /// A service started by the caller (stdout piped, stderr to `log`), once it has read the cluster.
+    pub fn adopt(child: std::process::Child, log: PathBuf) -> Self {
+        let service = Self::announced(child, log);
+        let started = std::time::Instant::now();
+        while started.elapsed() < Duration::from_secs(30) {
+            if http_get(&service.addr, "localhost", "/readyz").status == 200 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        service
+    }
+
+    fn announced(mut child: std::process::Child, log: PathBuf) -> Self {
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
         let addr = line.trim().strip_prefix("standby-page: listening on ").unwrap_or_else(|| {
