@@ -123,7 +123,7 @@ pub struct StandbyArgs {
     #[arg(long, default_value_t = 2_048, value_name = "KIB")]
     pub namespace_kib: usize,
     /// MiB of objects of one kind held in all.
-    #[arg(long, default_value_t = 24, value_name = "MIB")]
+    #[arg(long, default_value_t = 16, value_name = "MIB")]
     pub store_mib: usize,
     /// Connections held at once; more are closed at once.
     #[arg(long, default_value_t = 512, value_name = "N")]

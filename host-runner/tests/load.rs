@@ -26,10 +26,20 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use support::{FakeApi, Fault, StandbyService, http_get, http_post, http_raw, instance_object, license_object};
 
-/// The manifest's memory limit of the standby page (`xtask/src/promises.rs`).
-const MEMORY_LIMIT_MIB: u64 = 128;
-/// The manifest's CPU limit of the standby page, in cores.
-const CPU_LIMIT: f64 = 0.25;
+/// The standby page's resource limits as its shipped manifest sets them: (CPU in cores, memory in MiB).
+fn shipped_limits() -> (f64, f64) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../promises/standby-page/with-activation.yaml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let deployment = text
+        .split("\n---\n")
+        .filter_map(|doc| serde_saphyr::from_str::<Value>(doc).ok())
+        .find(|doc| doc["kind"] == "Deployment")
+        .unwrap();
+    let limits = &deployment["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"];
+    let cpu = limits["cpu"].as_str().unwrap().strip_suffix('m').unwrap().parse::<f64>().unwrap() / 1000.0;
+    let memory = limits["memory"].as_str().unwrap().strip_suffix("Mi").unwrap().parse::<f64>().unwrap();
+    (cpu, memory)
+}
 
 fn soak() -> bool {
     std::env::var("FOUNDRY_SOAK").is_ok_and(|v| v == "1")
@@ -147,6 +157,7 @@ fn s1_one_tenant_cannot_blank_other_tenants_pages() {
     }
     let left = api.count("FoundryActivationRequest");
     let (rss, hwm) = memory_mib(service.pid());
+    let (_, memory_limit) = shipped_limits();
     let log = service.log();
     report(
         "S1 one tenant blanks every tenant's page",
@@ -158,14 +169,14 @@ fn s1_one_tenant_cannot_blank_other_tenants_pages() {
             format!("ready after {:.1} s", ready.as_secs_f64()),
             format!("other tenant's page: {}; flooding tenant's page: {}", own.status, flooded.status),
             format!("finished requests left after the review: {left} of {finished}"),
-            format!("RSS {rss:.1} MiB, peak {hwm:.1} MiB (limit {MEMORY_LIMIT_MIB} MiB)"),
+            format!("RSS {rss:.1} MiB, peak {hwm:.1} MiB (limit {memory_limit} MiB)"),
         ],
     );
     assert_eq!(own.status, 200, "another tenant's page is served: {log}");
     assert_eq!(flooded.status, 503, "the flooding tenant's own page is unavailable");
     assert!(log.contains("over the standby page's bounds") && log.contains("t1"), "a clear log line: {log}");
     assert_eq!(left, 0, "finished requests are deleted: {log}");
-    assert!(hwm < MEMORY_LIMIT_MIB as f64 * 0.75, "peak memory {hwm:.1} MiB within the limit with margin");
+    assert!(hwm < memory_limit * 0.75, "peak memory {hwm:.1} MiB within the limit with margin");
 }
 
 #[test]
@@ -378,6 +389,7 @@ fn s5_a_page_view_evaluates_only_its_host_license() {
     let share = cpu / (pages.len() as f64 / 5.0);
     let health_p99 = percentile(&mut health, 0.99);
     let (rss, hwm) = memory_mib(service.pid());
+    let (cpu_limit, memory_limit) = shipped_limits();
     report(
         "S5 every page view evaluated the whole platform",
         &[
@@ -385,7 +397,7 @@ fn s5_a_page_view_evaluates_only_its_host_license() {
             format!("one client, back to back: {rate:.0} pages/s, p99 {}", ms(p99)),
             format!("unknown host: {unknown} answers in 1 s"),
             format!(
-                "at the allowed 5 pages/s: page p99 {}, /healthz p99 {} (max {}), CPU {:.3} cores ({:.1} ms a page; limit {CPU_LIMIT} cores)",
+                "at the allowed 5 pages/s: page p99 {}, /healthz p99 {} (max {}), CPU {:.3} cores ({:.1} ms a page; limit {cpu_limit} cores)",
                 ms(percentile(&mut pages, 0.99)),
                 ms(health_p99),
                 ms(*health.iter().max().unwrap()),
@@ -393,15 +405,15 @@ fn s5_a_page_view_evaluates_only_its_host_license() {
                 cpu * 1000.0 / pages.len().max(1) as f64
             ),
             format!(
-                "memory after listing {hwm_idle:.1} MiB peak; after the run RSS {rss:.1} MiB, peak {hwm:.1} MiB (limit {MEMORY_LIMIT_MIB} MiB)"
+                "memory after listing {hwm_idle:.1} MiB peak; after the run RSS {rss:.1} MiB, peak {hwm:.1} MiB (limit {memory_limit} MiB)"
             ),
         ],
     );
     assert_eq!(failed, 0);
     assert!(rate > 40.0, "{rate:.1} pages/s");
     assert!(health_p99 < Duration::from_millis(100), "/healthz p99 {health_p99:?}");
-    assert!(share < CPU_LIMIT * 0.5, "the allowed rate uses {share:.3} cores");
-    assert!(hwm < MEMORY_LIMIT_MIB as f64 * 0.75, "peak memory {hwm:.1} MiB");
+    assert!(share < cpu_limit * 0.5, "the allowed rate uses {share:.3} cores");
+    assert!(hwm < memory_limit * 0.75, "peak memory {hwm:.1} MiB");
 }
 
 /// A license workflow's pipeline directories for license `l0` of namespace `t0`.

@@ -62,7 +62,7 @@ impl Default for StoreLimits {
         Self {
             objects: 1_000,
             bytes: 2 << 20,
-            total_bytes: 24 << 20,
+            total_bytes: 16 << 20,
             list_items: 200_000,
             list_deadline: Duration::from_secs(120),
             page_size: 250,
