@@ -3,9 +3,8 @@
 //! One router on the project's HTTP stack ([`crate::http`]) answers every standby hostname. Its parts:
 //! - [`store`]: the cluster as the service sees it, kept by watches and bounded per namespace, with an index of
 //!   licenses by base domain, so a page view reads only the licenses its `Host` names;
-//! - [`routes`](self): the axum handlers; [`security`]: CSRF tokens, the same-origin check and the response
-//!   headers; [`limits`]: the rate limits; [`review`](self): the review loop of activation requests; `html`: the
-//!   page.
+//! - `routes`: the axum handlers; [`security`]: CSRF tokens, the same-origin check and the response headers;
+//!   [`limits`]: the rate limits; `review`: the review loop of activation requests; `html`: the page.
 //!
 //! The policy decides everything: which instance a `Host` names and what its page shows (`foundry/standby/page`),
 //! what a click does (`foundry/activation/request`), and what happens to the requests operators approve or leave

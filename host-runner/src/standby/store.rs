@@ -667,7 +667,13 @@ pub async fn watch(store: Arc<Store>, api: KubeClient, kind: Resource) {
     };
     let resource = kind.api_resource();
     let mut pause = Duration::from_secs(1);
+    let mut last_start: Option<Instant> = None;
     loop {
+        // A namespace going back and forth across its bound asks for a list each time: at most one every 30 s.
+        if let Some(wait) = last_start.and_then(|t| Duration::from_secs(30).checked_sub(t.elapsed())) {
+            tokio::time::sleep(wait).await;
+        }
+        last_start = Some(Instant::now());
         let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
         let config = watcher::Config::default().page_size(limits.page_size).timeout(45);
         let mut stream = std::pin::pin!(watcher::watcher(api, config).default_backoff());
@@ -766,13 +772,15 @@ pub async fn watch(store: Arc<Store>, api: KubeClient, kind: Resource) {
             }
         }
         if let Some(why) = abandoned {
+            let since = last_start.map_or(Duration::ZERO, |t| t.elapsed());
+            let wait = pause.max(Duration::from_secs(30).saturating_sub(since));
             tracing::error!(
                 kind = kind.kind(),
                 reason = %why,
-                retry_in_secs = pause.as_secs(),
+                retry_in_secs = wait.as_secs(),
                 "a list of the cluster ran past its bounds and was abandoned; the last state read is still served"
             );
-            tokio::time::sleep(pause).await;
+            tokio::time::sleep(wait).await;
             pause = (pause * 2).min(Duration::from_secs(300));
         }
     }
