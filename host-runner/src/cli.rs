@@ -94,9 +94,6 @@ pub struct StandbyArgs {
     /// shows the button.
     #[arg(long)]
     pub activation: bool,
-    /// Seconds a read of the cluster is reused.
-    #[arg(long, default_value_t = 5, value_name = "SECS")]
-    pub cache_ttl: u64,
     /// Seconds between two reviews of the activation requests.
     #[arg(long, default_value_t = 15, value_name = "SECS")]
     pub review_interval: u64,
@@ -112,13 +109,34 @@ pub struct StandbyArgs {
     /// Activations and requests accepted per instance per hour.
     #[arg(long, default_value_t = 5, value_name = "N")]
     pub instance_limit: u32,
-    /// Count clients by their peer address, not by the last X-Forwarded-For entry (use when no Gateway is in
-    /// front).
+    /// Count clients by the last X-Forwarded-For entry (the address the Gateway in front appended) instead of
+    /// the peer address. Only behind a proxy that appends it: anyone else can write that header.
     #[arg(long)]
-    pub ignore_forwarded_for: bool,
+    pub trust_forwarded_for: bool,
     /// Timeout of each Kubernetes API call, in seconds.
     #[arg(long, default_value_t = 5, value_name = "SECS")]
     pub api_timeout: u64,
+    /// Objects of one kind held per namespace; a namespace with more gets 503 on its own hosts.
+    #[arg(long, default_value_t = 1_000, value_name = "N")]
+    pub namespace_objects: usize,
+    /// KiB of objects of one kind held per namespace; a namespace with more gets 503 on its own hosts.
+    #[arg(long, default_value_t = 2_048, value_name = "KIB")]
+    pub namespace_kib: usize,
+    /// MiB of objects of one kind held in all.
+    #[arg(long, default_value_t = 16, value_name = "MIB")]
+    pub store_mib: usize,
+    /// Connections held at once; more are closed at once.
+    #[arg(long, default_value_t = 512, value_name = "N")]
+    pub max_connections: usize,
+    /// Objects of one kind a (re)list may deliver before it is abandoned (and retried later).
+    #[arg(long, default_value_t = 200_000, value_name = "N")]
+    pub list_limit: usize,
+    /// Seconds a (re)list may take before it is abandoned (and retried later).
+    #[arg(long, default_value_t = 120, value_name = "SECS")]
+    pub list_deadline: u64,
+    /// Policy evaluations at once (default: the cores this process may use).
+    #[arg(long, value_name = "N")]
+    pub evaluations: Option<usize>,
 }
 
 /// `monitor` flags.
@@ -254,8 +272,9 @@ pub fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> u8 {
             return if e.use_stderr() { exit::USAGE } else { exit::OK };
         }
     };
-    let mut stdout = std::io::stdout().lock();
-    let mut stderr = std::io::stderr().lock();
+    // Not locked for the whole run: the services log to stderr from their worker threads.
+    let mut stdout = std::io::stdout();
+    let mut stderr = std::io::stderr();
     match run(&cli, &mut stdout, &mut stderr) {
         Ok(()) => exit::OK,
         Err(e) => {
@@ -303,7 +322,8 @@ fn run(cli: &Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<(), 
             }
             let _ = writeln!(stdout, "serving {} at http://{addr}/ (Ctrl-C stops)", server.root().display());
             let _ = stdout.flush();
-            server.run();
+            crate::http::init_logging();
+            server.run()?;
             Ok(())
         }
         Command::StandbyPage(args) => run_standby(cli, args, stdout),
@@ -321,13 +341,19 @@ fn runtime() -> Result<Arc<tokio::runtime::Runtime>, RunError> {
 
 fn run_standby(cli: &Cli, args: &StandbyArgs, stdout: &mut dyn Write) -> Result<(), RunError> {
     let policy = cli.engine.load()?;
-    let rt = runtime()?;
+    // Every core the process may use (`available_parallelism` reads the CPU affinity and cgroup quota).
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cores)
+        .enable_all()
+        .build()
+        .map(Arc::new)
+        .map_err(|e| RunError::Internal(format!("async runtime: {e}")))?;
     let api_timeout = Duration::from_secs(args.api_timeout.max(1));
     let cluster = rt.block_on(KubeClient::connect(args.kubeconfig.as_deref(), api_timeout))?;
     let options = standby::StandbyOptions {
         listen: args.listen,
         activation: args.activation,
-        cache_ttl: Duration::from_secs(args.cache_ttl),
         review_interval: Duration::from_secs(args.review_interval.max(1)),
         token_lifetime: Duration::from_secs(args.token_lifetime.max(1)),
         page_limit: args.page_limit,
@@ -335,9 +361,23 @@ fn run_standby(cli: &Cli, args: &StandbyArgs, stdout: &mut dyn Write) -> Result<
         client_window: Duration::from_secs(60),
         instance_limit: args.instance_limit,
         instance_window: Duration::from_secs(3600),
-        trust_forwarded_for: !args.ignore_forwarded_for,
-        request_timeout: Duration::from_secs(15),
+        trust_forwarded_for: args.trust_forwarded_for,
+        evaluations: args.evaluations.unwrap_or(cores).max(1),
+        server: crate::http::ServerLimits {
+            max_connections: args.max_connections.max(1),
+            max_body: standby::MAX_BODY,
+            ..crate::http::ServerLimits::default()
+        },
+        store: standby::store::StoreLimits {
+            objects: args.namespace_objects.max(1),
+            bytes: args.namespace_kib.saturating_mul(1024).max(1024),
+            total_bytes: args.store_mib.saturating_mul(1 << 20).max(1 << 20),
+            list_items: args.list_limit.max(1),
+            list_deadline: Duration::from_secs(args.list_deadline.max(1)),
+            ..standby::store::StoreLimits::default()
+        },
     };
+    crate::http::init_logging();
     let announce = |addr: std::net::SocketAddr| {
         let _ = writeln!(stdout, "standby-page: listening on {addr}");
         let _ = stdout.flush();

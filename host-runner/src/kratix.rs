@@ -322,13 +322,17 @@ impl Run<'_> {
         })
     }
 
-    /// Replaces the output directory's content, then writes the status (the status never outruns the output).
+    /// Replaces the output directory's content and the status together, or neither (see `output`).
     fn write(&self, files: Vec<OutputFile>, status_yaml: &str) -> Result<(), RunError> {
         let planned: Vec<PlannedFile> =
             files.into_iter().map(|f| PlannedFile { path: f.path, content: f.content.into_bytes() }).collect();
         check_status(status_yaml)?;
-        output::replace_dir_contents(&self.dirs.output, &planned)?;
-        output::write_file_atomic(&self.dirs.metadata.join(STATUS_FILE), status_yaml.as_bytes())
+        output::replace_output_and_status(
+            &self.dirs.output,
+            &planned,
+            &self.dirs.metadata.join(STATUS_FILE),
+            status_yaml.as_bytes(),
+        )
     }
 
     /// Publishes why the input was refused on the object's status (best effort: the run fails either way).

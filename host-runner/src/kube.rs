@@ -252,6 +252,7 @@ impl Op<'_> {
 #[derive(Clone)]
 pub struct KubeClient {
     client: Client,
+    config: Config,
     timeout: Duration,
     limits: ListLimits,
 }
@@ -300,13 +301,28 @@ impl KubeClient {
         config.connect_timeout = Some(timeout);
         config.read_timeout = Some(timeout);
         config.write_timeout = Some(timeout);
-        let builder = ClientBuilder::try_from(config).map_err(|e| ClusterError::Config(scrub(&e.to_string())))?;
+        let builder =
+            ClientBuilder::try_from(config.clone()).map_err(|e| ClusterError::Config(scrub(&e.to_string())))?;
         let client = builder
             .with_layer(&BufferLayer::new(256))
             .with_layer(&TimeoutLayer::new(timeout))
             .with_layer(&RetryLayer::new(ApiRetry::default()))
             .build::<Box<DynBody>>();
-        Ok(Self { client, timeout, limits })
+        Ok(Self { client, config, timeout, limits })
+    }
+
+    /// A client for long-lived watches (kube-runtime's `watcher`, which retries by itself): the same connection
+    /// settings, without the per-attempt timeout and retry layers, and reads allowed to wait `idle` (longer than
+    /// the watch's own server-side timeout) before the connection counts as dead.
+    pub fn watch_client(&self, idle: Duration) -> Result<Client, ClusterError> {
+        let mut config = self.config.clone();
+        config.read_timeout = Some(idle);
+        Client::try_from(config).map_err(|e| ClusterError::Config(scrub(&e.to_string())))
+    }
+
+    /// The bounds of each list.
+    pub fn limits(&self) -> ListLimits {
+        self.limits
     }
 
     /// The same client with other list bounds.
@@ -489,18 +505,20 @@ impl KubeClient {
         Ok(obj.data.get("status").cloned().unwrap_or(Value::Null))
     }
 
-    /// Merge-patches the status subresource of an object of `resource` with `patch` (`{"status": {...}}`).
+    /// Merge-patches the status subresource of an object of `resource` with `patch` (`{"status": {...}}`), and
+    /// returns the object the API server now holds.
     pub async fn merge_patch_status(
         &self,
         resource: Resource,
         namespace: &str,
         name: &str,
         patch: &Value,
-    ) -> Result<(), ClusterError> {
+    ) -> Result<Value, ClusterError> {
         let api = self.api(&resource.api_resource(), Some(namespace));
         let qualified = format!("{}/status.{GROUP}", resource.plural());
         let op = Op { verb: "patch", resource: &qualified, namespace };
-        self.call(op, api.patch_status(name, &PatchParams::default(), &Patch::Merge(patch))).await.map(|_| ())
+        let obj = self.call(op, api.patch_status(name, &PatchParams::default(), &Patch::Merge(patch))).await?;
+        serde_json::to_value(obj).map_err(|e| op.error(Failure::Malformed(e.to_string())))
     }
 }
 
@@ -552,7 +570,7 @@ impl Cluster for LiveCluster {
         let patch = json!({ "status": status });
         match self.rt.block_on(self.client.merge_patch_status(Resource::Instance, namespace, name, &patch)) {
             Err(ClusterError::Refused { code: 404, .. }) => Ok(()),
-            other => other,
+            other => other.map(|_| ()),
         }
     }
 

@@ -15,6 +15,7 @@
 //!   (`monitor` command); [`policy`]: one typed policy call;
 //! - [`render`]: tables, JSON and YAML output;
 //! - [`output`]: all-or-nothing file writing;
+//! - [`http`]: the one HTTP stack every service runs on (accept loop, limits, logs);
 //! - [`serve`]: the static server of the browser preview (`serve-preview`);
 //! - [`cli`]: flags and exit codes; [`error`]: errors and their exit codes.
 
@@ -23,6 +24,7 @@ pub mod cli;
 pub mod cluster;
 pub mod engine;
 pub mod error;
+pub mod http;
 pub mod kratix;
 pub mod kube;
 pub mod load;

@@ -12,7 +12,7 @@ use policy_core::api::license::{RouteCallRef, RouteDecision};
 use policy_core::api::monitor::{MonitorCall, MonitorDecision};
 use policy_core::api::observe::{StatusFetch, StatusReading};
 use policy_core::api::preview::{PreviewCall, PreviewDecision};
-use policy_core::api::standby::{ActivationDecision, ReviewCall, ReviewDecision, StandbyCall, StandbyPage};
+use policy_core::api::standby::{ActivationDecision, ReviewCallRef, ReviewDecision, StandbyCallRef, StandbyPage};
 use policy_core::api::{Answer, Operation};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -94,18 +94,21 @@ impl Policy {
         self.decide(Operation::InstanceMonitor, call)
     }
 
-    /// `foundry/standby/page`.
-    pub fn standby_page(&self, call: &StandbyCall) -> Result<StandbyPage, PolicyError> {
+    /// `foundry/standby/page` (objects in any serializable form: JSON values, or the JSON text a store keeps).
+    pub fn standby_page<O: Serialize>(&self, call: &StandbyCallRef<'_, O>) -> Result<StandbyPage, PolicyError> {
         self.decide(Operation::StandbyPage, call)
     }
 
     /// `foundry/activation/request`.
-    pub fn activation_request(&self, call: &StandbyCall) -> Result<ActivationDecision, PolicyError> {
+    pub fn activation_request<O: Serialize>(
+        &self,
+        call: &StandbyCallRef<'_, O>,
+    ) -> Result<ActivationDecision, PolicyError> {
         self.decide(Operation::ActivationRequest, call)
     }
 
     /// `foundry/activation/review`.
-    pub fn activation_review(&self, call: &ReviewCall) -> Result<ReviewDecision, PolicyError> {
+    pub fn activation_review<O: Serialize>(&self, call: &ReviewCallRef<'_, O>) -> Result<ReviewDecision, PolicyError> {
         self.decide(Operation::ActivationReview, call)
     }
 

@@ -136,21 +136,19 @@ impl<'a> Sources<'a> {
 }
 
 /// Writes, per license and per instance, `<dir>/<namespace>/<plural>/<name>/output/*` and `.../metadata/status.yaml`,
-/// as the Kratix workflows of each would.
+/// as the Kratix workflows of each would: each `<name>` directory (output and status together) in one step.
 pub fn write_out_dir(dir: &Path, decision: &PreviewDecision) -> Result<(), RunError> {
     let licenses = decision.licenses.iter().map(|d| ("foundrylicenses", &d.license, &d.files, &d.status_yaml));
     let instances = decision.instances.iter().map(|d| ("foundryinstances", &d.instance, &d.files, &d.status_yaml));
     for (plural, object, files, status_yaml) in licenses.chain(instances) {
         let base = dir.join(&object.namespace).join(plural).join(&object.name);
-        let files: Vec<PlannedFile> = files
+        let mut planned: Vec<PlannedFile> = files
             .iter()
-            .map(|f| PlannedFile { path: f.path.clone(), content: f.content.clone().into_bytes() })
+            .map(|f| PlannedFile { path: format!("output/{}", f.path), content: f.content.clone().into_bytes() })
             .collect();
-        output::replace_dir_contents(&base.join("output"), &files)?;
-        output::replace_dir_contents(
-            &base.join("metadata"),
-            &[PlannedFile { path: STATUS_FILE.into(), content: status_yaml.clone().into_bytes() }],
-        )?;
+        planned
+            .push(PlannedFile { path: format!("metadata/{STATUS_FILE}"), content: status_yaml.clone().into_bytes() });
+        output::replace_dir_tree(&base, &planned, &["output", "metadata"])?;
     }
     Ok(())
 }

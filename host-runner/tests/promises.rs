@@ -313,16 +313,23 @@ fn the_standby_page_manifests_grant_exactly_what_each_mode_needs() {
             assert_eq!(binding["subjects"][0]["namespace"], default.namespace.as_str());
         }
         let mut expected = vec![
-            json!({"apiGroups": ["foundry.platform"], "resources": ["foundrylicenses", "foundryinstances"], "verbs": ["list"]}),
+            json!({"apiGroups": ["foundry.platform"], "resources": ["foundrylicenses", "foundryinstances"], "verbs": ["list", "watch"]}),
         ];
         if activation {
             expected.extend([
-                json!({"apiGroups": ["foundry.platform"], "resources": ["foundryactivationrequests"], "verbs": ["list", "create"]}),
+                json!({"apiGroups": ["foundry.platform"], "resources": ["foundryactivationrequests"], "verbs": ["list", "watch", "create", "delete"]}),
                 json!({"apiGroups": ["foundry.platform"], "resources": ["foundryactivationrequests/status"], "verbs": ["patch"]}),
                 json!({"apiGroups": ["foundry.platform"], "resources": ["foundrylicenses"], "verbs": ["patch"]}),
             ]);
         }
-        assert_eq!(rules, expected, "{file}: exactly the permissions the mode uses, no Secrets, no update/delete");
+        assert_eq!(
+            rules, expected,
+            "{file}: exactly the permissions the mode uses, no Secrets, no update, delete only of finished requests"
+        );
+        // Behind the Gateway the service counts clients by the address the Gateway appends.
+        assert!(container["args"].as_array().unwrap().contains(&json!("--trust-forwarded-for")), "{file}");
+        assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz", "{file}");
+        assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/healthz", "{file}");
 
         let crds = of_kind(&docs, "CustomResourceDefinition");
         assert_eq!(crds.len(), usize::from(activation), "{file}");

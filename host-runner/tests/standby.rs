@@ -261,7 +261,8 @@ fn posts_without_same_origin_and_a_valid_token_are_refused_and_change_nothing() 
 #[test]
 fn clients_and_instances_are_rate_limited() {
     let api = platform(json!({"mode": "request"}));
-    let (service, _dir) = start(&api, &["--activation", "--client-limit", "3", "--instance-limit", "1"]);
+    let (service, _dir) =
+        start(&api, &["--activation", "--client-limit", "3", "--instance-limit", "1", "--trust-forwarded-for"]);
     let host = "gamma.dnd.example.com";
     for i in 0..3 {
         let answer = click(&service, host, "X-Forwarded-For: 203.0.113.7\r\n");
@@ -293,7 +294,7 @@ fn clients_and_instances_are_rate_limited() {
 #[test]
 fn page_views_are_rate_limited_per_client() {
     let api = platform(json!({"mode": "request"}));
-    let (service, _dir) = start(&api, &["--page-limit", "3"]);
+    let (service, _dir) = start(&api, &["--page-limit", "3", "--trust-forwarded-for"]);
     let view = |client: &str| {
         http_raw(
             &service.addr,
@@ -458,7 +459,9 @@ fn a_failing_api_gives_a_generic_unavailable_page() {
         Fault::Status(403, status_body(403, "Forbidden", "system:serviceaccount:foundry-vtt:x cannot list")),
         None,
     );
-    let (service, _dir) = start(&api, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let service = StandbyService::spawn(&api, dir.path(), &[]);
+    wait_for(|| service.log().contains("403"));
     let page = http_get(&service.addr, "beta.dnd.example.com", "/");
     assert_eq!(page.status, 503);
     assert!(!page.body.contains("serviceaccount") && !page.body.contains("Forbidden"), "{}", page.body);

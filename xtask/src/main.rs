@@ -10,6 +10,9 @@
 //!   the `opa-wasm` crate, the npm SDK in headless Chromium, and OPA itself (`opa run --server`);
 //! - `cargo xtask lint`       formatting, clippy (host and both wasm builds) and the Promise drift check;
 //! - `cargo xtask promises`   regenerates `promises/*/promise.yaml` from the Rust types (`--check`: fail on drift);
+//! - `cargo xtask soak`       the load and fault suite (`host-runner/tests/load.rs`) at full size, on the same test
+//!   build as `test` (nothing is built twice), writing its figures to `target/load/report.md` (`test` runs the same
+//!   suite in its short form);
 //! - `cargo xtask bench [--quick]` measures the routing decision natively, in wasm, in Rego and as a process, and
 //!   writes the report to `target/bench/report.md` (not part of `test`: it takes minutes and measures the machine);
 //! - `cargo xtask fuzz [SECONDS [TARGET...]]` runs every fuzz target (or those named) for SECONDS (default 60)
@@ -52,12 +55,13 @@ fn main() -> ExitCode {
         Some("lint") => lint(),
         Some("promises") => promises::run(&root(), args.get(1).is_some_and(|a| a == "--check")),
         Some("bench") => bench(args.get(1..).unwrap_or_default()),
+        Some("soak") => soak(),
         Some("fuzz") => fuzz(args.get(1..).unwrap_or_default()),
         Some("cluster") => cluster::cluster(&root(), &target(), args.get(1..).unwrap_or_default()),
         _ => {
             eprintln!(
                 "usage: cargo xtask <preview [ARGS...] | test | lint | build-wasm | build-web | engines | \
-                 promises [--check] | bench [--quick] | fuzz [SECONDS [TARGET...]] | cluster [FILTER...]>"
+                 promises [--check] | bench [--quick] | soak | fuzz [SECONDS [TARGET...]] | cluster [FILTER...]>"
             );
             return ExitCode::from(2);
         }
@@ -367,11 +371,49 @@ fn engines() -> Result {
     timed("OPA", || cluster::opa_corpus(&root(), &target()))
 }
 
+/// `taskset` (Debian's `util-linux`), which the load suite pins the standby page with.
+fn ensure_taskset() -> Result {
+    if answers("taskset", &["--version"]) {
+        return Ok(());
+    }
+    run(Command::new("apt-get").args(["update", "-qq"]))?;
+    run(Command::new("apt-get").args(["install", "-y", "-qq", "util-linux"]))
+}
+
+/// The load suite's figures of the last run (`target/load/report.md`), printed.
+fn load_report() {
+    let report = target().join("load").join("report.md");
+    if let Ok(text) = std::fs::read_to_string(&report) {
+        println!("xtask: load and fault suite ({}):\n{text}", report.display());
+    }
+}
+
+/// The load and fault suite at full size (the figures the README quotes), on the test build `test` uses: a second,
+/// release build of every test binary would double the build time and disk. The policy runs as precompiled native
+/// code in both; the host's own code is unoptimised here, so the figures are on the safe side.
+fn soak() -> Result {
+    ensure_wasm_target()?;
+    ensure_wasm_opt()?;
+    ensure_cargo_tool("nextest", "cargo-nextest")?;
+    ensure_taskset()?;
+    let _ = std::fs::remove_file(target().join("load").join("report.md"));
+    let result = timed("soak", || {
+        run(cargo()
+            .args(["nextest", "run", "--package", "host-runner", "--no-fail-fast"])
+            .args(["-E", "binary(load)"])
+            .env("FOUNDRY_SOAK", "1"))
+    });
+    load_report();
+    result
+}
+
 fn test() -> Result {
     let start = Instant::now();
     ensure_wasm_target()?;
     ensure_wasm_opt()?;
     ensure_cargo_tool("nextest", "cargo-nextest")?;
+    ensure_taskset()?;
+    let _ = std::fs::remove_file(target().join("load").join("report.md"));
     timed("lint", lint)?;
     let module = build_wasm()?;
     // The standby page's browser test (in the Rust suite) and the Node tests share Chromium and the npm packages;
@@ -394,6 +436,7 @@ fn test() -> Result {
             "bindgen",
         ]))
     })?;
+    load_report();
     timed("build-web", || build_web().map(|_| ()))?;
     let index = corpus_answers()?;
     timed("node and chromium tests", || {

@@ -1,5 +1,5 @@
-//! The standby page's defences: CSRF tokens, the same-origin check, per-client and per-instance rate limits, and
-//! the response headers every answer carries.
+//! The standby page's defences: CSRF tokens, the same-origin check, and the response headers every answer
+//! carries (the rate limits are in `limits`).
 //!
 //! The page faces the internet. A POST is accepted only from a page this service served for the same host: the
 //! `Origin` (or, without it, the `Referer`) must name the request's `Host`, and the form must carry the token that
@@ -8,8 +8,7 @@
 
 use ring::hmac;
 use ring::rand::{SecureRandom, SystemRandom};
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Name of the CSRF cookie and form field.
 pub const CSRF_FIELD: &str = "csrf";
@@ -111,44 +110,6 @@ pub fn form_field<'a>(body: &'a str, name: &str) -> Option<&'a str> {
     body.split('&').filter_map(|kv| kv.split_once('=')).find(|(k, _)| *k == name).map(|(_, v)| v)
 }
 
-/// Fixed-window counters per key, with a bounded number of keys.
-#[derive(Debug)]
-pub struct RateLimiter {
-    limit: u32,
-    window: Duration,
-    max_keys: usize,
-    counters: HashMap<String, (Instant, u32)>,
-}
-
-impl RateLimiter {
-    /// At most `limit` events per `window` per key, tracking at most `max_keys` keys.
-    pub fn new(limit: u32, window: Duration, max_keys: usize) -> Self {
-        Self { limit, window, max_keys, counters: HashMap::new() }
-    }
-
-    /// Counts an event for `key`; `Err(seconds to wait)` when the key is over its limit (or too many keys are
-    /// tracked, which fails closed).
-    pub fn hit(&mut self, key: &str, now: Instant) -> Result<(), u64> {
-        let window = self.window;
-        if !self.counters.contains_key(key) && self.counters.len() >= self.max_keys {
-            self.counters.retain(|_, (start, _)| now.duration_since(*start) < window);
-            if self.counters.len() >= self.max_keys {
-                return Err(window.as_secs().max(1));
-            }
-        }
-        let entry = self.counters.entry(key.to_owned()).or_insert((now, 0));
-        if now.duration_since(entry.0) >= window {
-            *entry = (now, 0);
-        }
-        if entry.1 >= self.limit {
-            let left = window.saturating_sub(now.duration_since(entry.0));
-            return Err(left.as_secs().max(1));
-        }
-        entry.1 += 1;
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,17 +136,5 @@ mod tests {
         assert!(!same_origin("https://beta.example.com.evil.example", "beta.example.com"));
         assert!(!same_origin("null", "beta.example.com"));
         assert!(!same_origin("ftp://beta.example.com", "beta.example.com"));
-    }
-
-    #[test]
-    fn rate_limit_counts_per_key_and_resets() {
-        let mut rl = RateLimiter::new(2, Duration::from_secs(60), 2);
-        let t = Instant::now();
-        assert!(rl.hit("a", t).is_ok());
-        assert!(rl.hit("a", t).is_ok());
-        assert!(rl.hit("a", t).is_err());
-        assert!(rl.hit("b", t).is_ok());
-        assert!(rl.hit("c", t).is_err(), "too many keys fails closed");
-        assert!(rl.hit("a", t + Duration::from_secs(61)).is_ok());
     }
 }

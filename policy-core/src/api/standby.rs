@@ -17,7 +17,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 pub use crate::rules::activation::{
-    ActivationOutcome, DEFAULT_IDLE_MINUTES, DEFAULT_REQUEST_TTL, MAX_HOST, RequestPhase, normalize_host,
+    ActivationOutcome, DEFAULT_IDLE_MINUTES, DEFAULT_REQUEST_TTL, FINISHED_REQUEST_RETENTION_SECONDS, MAX_HOST,
+    RequestPhase, normalize_host,
 };
 
 /// The input of `foundry/standby/page` and `foundry/activation/request`.
@@ -41,6 +42,42 @@ pub struct StandbyCall {
     pub now: Option<String>,
     /// The service runs with the permissions activation needs (create requests, patch licenses).
     #[serde(default)]
+    pub activation_enabled: bool,
+}
+
+/// A [`StandbyCall`] whose objects are borrowed (any serializable form of them: JSON values, or JSON text a host
+/// keeps), so a host that holds many objects encodes a call without copying them. Encodes exactly as a
+/// [`StandbyCall`] does.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StandbyCallRef<'a, O: Serialize> {
+    /// The `Host` header, as received.
+    pub host: &'a str,
+    /// The licenses.
+    pub licenses: &'a [O],
+    /// The instances.
+    pub instances: &'a [O],
+    /// The activation requests.
+    pub requests: &'a [O],
+    /// The time (RFC 3339).
+    pub now: &'a str,
+    /// The service runs with the permissions activation needs.
+    pub activation_enabled: bool,
+}
+
+/// A [`ReviewCall`] whose objects are borrowed; encodes exactly as a [`ReviewCall`] does.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReviewCallRef<'a, O: Serialize> {
+    /// The license.
+    pub license: &'a O,
+    /// The instances of its namespace.
+    pub instances: &'a [O],
+    /// The activation requests of its namespace.
+    pub requests: &'a [O],
+    /// The time (RFC 3339).
+    pub now: &'a str,
+    /// The service runs with the permissions activation needs.
     pub activation_enabled: bool,
 }
 
@@ -184,6 +221,26 @@ pub struct ReviewDecision {
     pub license_patch: Option<Value>,
     /// The requests whose status changes, in name order; a request whose status is already right is left out.
     pub actions: Vec<RequestAction>,
+    /// The finished requests whose record has been kept long enough ([`FINISHED_REQUEST_RETENTION_SECONDS`]
+    /// after `status.decidedAt`), in name order: delete each with its `uid` and `resourceVersion` as
+    /// preconditions, so a request changed meanwhile is left for the next review.
+    #[serde(default)]
+    pub deletions: Vec<RequestDeletion>,
+}
+
+/// A finished request to delete.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestDeletion {
+    /// The request's name.
+    pub request: String,
+    /// Its `metadata.uid` as read (a precondition of the deletion).
+    pub uid: Option<String>,
+    /// Its `metadata.resourceVersion` as read (a precondition of the deletion).
+    pub resource_version: Option<String>,
+    /// When it was decided (RFC 3339), or expired when no decision time was recorded; `null` when it carries no
+    /// readable time at all.
+    pub decided_at: Option<String>,
 }
 
 /// What happens to one request.
@@ -360,7 +417,17 @@ pub fn review(call: &ReviewCall) -> Result<ReviewDecision, Vec<InputError>> {
         })
         .collect();
     let license_patch = reviewed.switch_to.map(|instance| switch_patch(&call.license, &instance));
-    Ok(ReviewDecision { license: object, license_patch, actions })
+    let deletions = reviewed
+        .expunged
+        .into_iter()
+        .map(|e| RequestDeletion {
+            request: e.request,
+            uid: e.uid,
+            resource_version: e.resource_version,
+            decided_at: e.decided_at.map(|t| t.to_string()),
+        })
+        .collect();
+    Ok(ReviewDecision { license: object, license_patch, actions, deletions })
 }
 
 #[cfg(test)]

@@ -25,6 +25,10 @@
 //!    when several are approved, the oldest wins and the others are superseded.
 //! 5. A switch only sets `spec.activeInstanceName`, with the license's `resourceVersion` as a precondition; the
 //!    license workflow still applies its `block`/`force` player gate.
+//! 6. A finished request (`Applied`, `Expired`, `Refused`) is kept for the record for
+//!    [`FINISHED_REQUEST_RETENTION_SECONDS`] after its `status.decidedAt`, then deleted, guarded by its `uid` and
+//!    `resourceVersion`. Without a readable `decidedAt` its expiry (creation plus `requestTTL`) counts as the
+//!    decision; a request with no readable time at all cannot be aged and is deleted at once.
 //!
 //! This module must not do I/O or read a clock, and the page it describes must never carry data of another license
 //! or any secret reference.
@@ -45,6 +49,10 @@ use serde_json::Value;
 pub const DEFAULT_REQUEST_TTL: &str = "24h";
 /// Minutes without players after which `auto-when-idle` switches, unless the license says otherwise.
 pub const DEFAULT_IDLE_MINUTES: u32 = 30;
+/// How long a finished request is kept before the review deletes it (rule 6): a day, long enough for an operator
+/// to see what happened with `kubectl get foundryactivationrequests`, short enough that the requests of a
+/// namespace stay few (at most one waits per instance, and clicks are rate-limited per instance).
+pub const FINISHED_REQUEST_RETENTION_SECONDS: u64 = 24 * 3600;
 /// Longest `Host` header considered (a 253-character name, a colon and a port).
 pub const MAX_HOST: usize = 253 + 6;
 
@@ -264,6 +272,9 @@ pub(crate) struct Request {
     pub(crate) phase: Option<String>,
     pub(crate) expires_at_status: Option<String>,
     pub(crate) requested_at: Option<Timestamp>,
+    pub(crate) decided_at: Option<Timestamp>,
+    pub(crate) uid: Option<String>,
+    pub(crate) resource_version: Option<String>,
 }
 
 pub(crate) fn requests_of(requests: &[Value], namespace: &str, license: &str) -> Vec<Request> {
@@ -279,6 +290,9 @@ pub(crate) fn requests_of(requests: &[Value], namespace: &str, license: &str) ->
                 phase: text(r, "/status/phase").map(str::to_owned),
                 expires_at_status: text(r, "/status/expiresAt").map(str::to_owned),
                 requested_at: time("/metadata/creationTimestamp").or_else(|| time("/spec/requestedAt")),
+                decided_at: time("/status/decidedAt"),
+                uid: text(r, "/metadata/uid").map(str::to_owned),
+                resource_version: text(r, "/metadata/resourceVersion").map(str::to_owned),
             })
         })
         .collect();
@@ -450,12 +464,26 @@ pub(crate) struct ReviewItem {
     pub(crate) expires_at: Timestamp,
 }
 
+/// A finished request whose record has been kept long enough (rule 6).
+pub(crate) struct Expunged {
+    /// The request's name.
+    pub(crate) request: String,
+    /// Its `metadata.uid`, a precondition of the deletion.
+    pub(crate) uid: Option<String>,
+    /// Its `metadata.resourceVersion`, a precondition of the deletion.
+    pub(crate) resource_version: Option<String>,
+    /// When it was decided (or, without a readable decision time, when it expired).
+    pub(crate) decided_at: Option<Timestamp>,
+}
+
 /// What the review of a license's requests decided.
 pub(crate) struct Reviewed {
     /// The instance the license is switched to, when an approved request is applied.
     pub(crate) switch_to: Option<String>,
     /// The requests whose status changes, in name order.
     pub(crate) items: Vec<ReviewItem>,
+    /// The finished requests to delete, in name order.
+    pub(crate) expunged: Vec<Expunged>,
 }
 
 /// Rule 4: what happens to each request of a license (`license` is the object as read, `parsed` the same object
@@ -526,5 +554,19 @@ pub(crate) fn review(
         };
         items.push(ReviewItem { request: r.name.clone(), phase, reason, message, expires_at: expires });
     }
-    Reviewed { switch_to, items }
+    let expunged = requests
+        .iter()
+        .filter(|r| r.terminal())
+        .filter_map(|r| {
+            let decided_at = r.decided_at.or_else(|| r.requested_at.map(|t| t.plus(s.ttl.seconds())));
+            let keep_until = decided_at.map(|t| t.plus(FINISHED_REQUEST_RETENTION_SECONDS));
+            keep_until.is_none_or(|until| until <= now).then(|| Expunged {
+                request: r.name.clone(),
+                uid: r.uid.clone(),
+                resource_version: r.resource_version.clone(),
+                decided_at,
+            })
+        })
+        .collect();
+    Reviewed { switch_to, items, expunged }
 }
