@@ -86,6 +86,9 @@ fn out_dir_has_the_kratix_layout_and_reruns_replace_it() {
         "example_instance_status",
         std::fs::read_to_string(beta.join("metadata/status.yaml")).unwrap()
     );
+    copy_script_copies_once_and_never_over_data(
+        &std::fs::read_to_string(beta.join("output/copy-worlds-job.yaml")).unwrap(),
+    );
     let refused = dir.path().join("tabletop/foundryinstances/overflow/output");
     assert_eq!(std::fs::read_dir(&refused).unwrap().count(), 0, "a refused instance gets no workload");
 
@@ -189,4 +192,35 @@ fn the_module_flag_loads_a_policy_from_a_file() {
     let from_file = run(&[&EXAMPLE[..], &["--module", module.to_str().unwrap()]].concat());
     assert_eq!(from_file.status.code(), Some(0), "{}", text(&from_file.stderr));
     assert_eq!(embedded.stdout, from_file.stdout);
+}
+
+/// Runs the copy Job's script, as rendered, with `sh` against real directories: it copies into an empty target
+/// once, reports `already copied` afterwards, and fails (copying nothing) on a target that holds other data.
+fn copy_script_copies_once_and_never_over_data(job: &str) {
+    let job: serde_json::Value = serde_saphyr::from_str(job).unwrap();
+    let container = &job["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(container["command"][0], "sh");
+    let script = container["command"][2].as_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (source, target) = (dir.path().join("source"), dir.path().join("target"));
+    std::fs::create_dir_all(source.join("worlds/keep")).unwrap();
+    std::fs::write(source.join("worlds/keep/world.json"), "{}").unwrap();
+    std::fs::create_dir_all(&target).unwrap();
+    let script = script.replace("/source", source.to_str().unwrap()).replace("/target", target.to_str().unwrap());
+    let sh = |script: &str| Command::new("sh").args(["-c", script]).output().unwrap();
+
+    let first = sh(&script);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first.stderr));
+    assert_eq!(text(&first.stdout).trim(), "copied");
+    assert_eq!(std::fs::read_to_string(target.join("worlds/keep/world.json")).unwrap(), "{}");
+    let again = sh(&script);
+    assert_eq!((again.status.code(), text(&again.stdout).trim().to_owned()), (Some(0), "already copied".to_owned()));
+
+    // A target with data the copy did not write: exit 1, nothing copied, nothing marked.
+    std::fs::remove_dir_all(&target).unwrap();
+    std::fs::create_dir_all(target.join("mine")).unwrap();
+    let refused = sh(&script);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(text(&refused.stderr).contains("refusing to copy over it"), "{}", text(&refused.stderr));
+    assert!(!target.join("worlds").exists() && !target.join(".foundry-copy-done").exists());
 }

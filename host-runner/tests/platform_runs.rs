@@ -257,7 +257,9 @@ impl Sim {
                 active_routes += 1;
                 let instance = backend.strip_prefix("foundry-").unwrap();
                 let work = works.get(&key("FoundryInstance", &owner.1, instance));
-                let has = |kind: &str| work.is_some_and(|w| w.iter().any(|m| m["kind"] == kind && m["metadata"]["name"] == backend));
+                let has = |kind: &str| {
+                    work.is_some_and(|w| w.iter().any(|m| m["kind"] == kind && m["metadata"]["name"] == backend))
+                };
                 assert!(
                     has("Deployment") && has("Service"),
                     "{owner:?} routes {host} to {backend}, which has no workload (run {})",
@@ -381,8 +383,17 @@ fn workflows_agree_with_each_other_run_after_run() {
 
     // A license admitting two instances, three instances (`c` the newest, refused), and one whose version the
     // license does not allow.
-    sim.apply("FoundryLicense", "t", "lic", license_spec("play.example.com", "a", json!({
-        "restrictions": {"maxInstances": 2, "allowedVersions": ["13.x"]}})));
+    sim.apply(
+        "FoundryLicense",
+        "t",
+        "lic",
+        license_spec(
+            "play.example.com",
+            "a",
+            json!({
+        "restrictions": {"maxInstances": 2, "allowedVersions": ["13.x"]}}),
+        ),
+    );
     for name in ["a", "b", "c"] {
         sim.tick(60);
         sim.apply("FoundryInstance", "t", name, instance_spec("lic", json!({"foundryVersion": "13.x"})));
@@ -392,8 +403,17 @@ fn workflows_agree_with_each_other_run_after_run() {
     assert_eq!(sim.status("FoundryInstance", "t", "c")["conditions"][0]["reason"], "RefusedInstanceLimit");
 
     // Asking for the refused instance keeps `a`: `c` has no workload.
-    sim.apply("FoundryLicense", "t", "lic", license_spec("play.example.com", "c", json!({
-        "restrictions": {"maxInstances": 2, "allowedVersions": ["13.x"]}})));
+    sim.apply(
+        "FoundryLicense",
+        "t",
+        "lic",
+        license_spec(
+            "play.example.com",
+            "c",
+            json!({
+        "restrictions": {"maxInstances": 2, "allowedVersions": ["13.x"]}}),
+        ),
+    );
     sim.settle(&policy);
     assert_eq!(active(&sim, "t", "lic"), "a");
 
@@ -407,15 +427,33 @@ fn workflows_agree_with_each_other_run_after_run() {
     // An instance whose version the license refuses never becomes active.
     sim.tick(60);
     sim.apply("FoundryInstance", "t", "d", instance_spec("lic", json!({"foundryVersion": "14.x"})));
-    sim.apply("FoundryLicense", "t", "lic", license_spec("play.example.com", "d", json!({
-        "restrictions": {"maxInstances": 3, "allowedVersions": ["13.x"]}})));
+    sim.apply(
+        "FoundryLicense",
+        "t",
+        "lic",
+        license_spec(
+            "play.example.com",
+            "d",
+            json!({
+        "restrictions": {"maxInstances": 3, "allowedVersions": ["13.x"]}}),
+        ),
+    );
     sim.settle(&policy);
     assert_eq!(active(&sim, "t", "lic"), "c");
 
     // A deletion scheduled a week ahead while three players are on `c`: nobody is dropped until then.
     sim.players.borrow_mut().insert("c".into(), 3);
-    sim.apply("FoundryLicense", "t", "lic", license_spec("play.example.com", "a", json!({
-        "restrictions": {"maxInstances": 3, "allowedVersions": ["13.x"]}})));
+    sim.apply(
+        "FoundryLicense",
+        "t",
+        "lic",
+        license_spec(
+            "play.example.com",
+            "a",
+            json!({
+        "restrictions": {"maxInstances": 3, "allowedVersions": ["13.x"]}}),
+        ),
+    );
     let week_ahead = policy_core::api::Timestamp::from_unix(sim.clock.get() + 7 * 86_400).unwrap().to_string();
     sim.annotate("FoundryInstance", "t", "c", json!({"foundry.platform/scheduled-delete-at": week_ahead}));
     sim.settle(&policy);
@@ -428,8 +466,17 @@ fn workflows_agree_with_each_other_run_after_run() {
 
     // The license's base domain changes: every instance is configured again (its hostname moves) in the same
     // round of runs.
-    sim.apply("FoundryLicense", "t", "lic", license_spec("games.example.com", "a", json!({
-        "restrictions": {"maxInstances": 3, "allowedVersions": ["13.x"]}})));
+    sim.apply(
+        "FoundryLicense",
+        "t",
+        "lic",
+        license_spec(
+            "games.example.com",
+            "a",
+            json!({
+        "restrictions": {"maxInstances": 3, "allowedVersions": ["13.x"]}}),
+        ),
+    );
     sim.settle(&policy);
     let generation = sim.object(&key("FoundryLicense", "t", "lic")).unwrap()["metadata"]["generation"].clone();
     for name in ["a", "c"] {

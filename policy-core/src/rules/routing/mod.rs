@@ -11,7 +11,8 @@
 //! 2. desired = `spec.activeInstanceName`; current = `status.activeInstance` (either may be empty).
 //! 3. An instance may become active when it belongs to the license, is admitted by `restrictions.maxInstances`
 //!    (the current active instance is admitted first), its workload is configured for its current generation
-//!    (its `Ready` condition is `True` for `metadata.generation`), it is not scheduled for deletion, and no older
+//!    (its `Ready` condition is `True` and `status.configuredGeneration` is `metadata.generation`), it is not
+//!    scheduled for deletion, and no older
 //!    license publishes its hostname ([`claims`]). An empty desired asks for no active instance. An ineligible
 //!    desired yields a warning, and the target falls back to current if current may stay, else to none
 //!    ([`target`]).
