@@ -130,6 +130,8 @@ test("large inputs grow memory from the SDK's default 5 pages", async () => {
     kind: "FoundryInstance",
     metadata: { name: `campaign-${i}`, namespace: "tabletop" },
     spec: { licenseRef: { name: "guild" } },
+    // Configured for its spec: only such an instance may become active.
+    status: { conditions: [{ type: "Ready", status: "True", reason: "Configured" }] },
   }));
   const license = {
     apiVersion: "foundry.platform/v1alpha1",
