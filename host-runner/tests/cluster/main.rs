@@ -447,7 +447,7 @@ impl Standby {
     fn start(kubeconfig: &Path, dir: &Path) -> Self {
         let log = dir.join("standby.log");
         let mut child = Command::new(env!("CARGO_BIN_EXE_host-runner"))
-            .args(["standby-page", "--listen", "127.0.0.1:0", "--cache-ttl", "0", "--activation"])
+            .args(["standby-page", "--listen", "127.0.0.1:0", "--activation"])
             .args(["--review-interval", "1", "--api-timeout", "5", "--kubeconfig"])
             .arg(kubeconfig)
             .stdout(Stdio::piped())
@@ -539,6 +539,8 @@ fn standby_page_activation_under_its_own_rbac() {
     let kubeconfig = tier.token_kubeconfig(&account_ns, &account, dir.path());
     let service = Standby::start(&kubeconfig, dir.path());
     let host = format!("beta.{domain}");
+    // The page serves once its watches have listed every kind.
+    wait_for("the standby page to be ready", || support::http_get(&service.addr, &host, "/readyz").status == 200);
 
     let page = support::http_get(&service.addr, &host, "/");
     assert_eq!(page.status, 200, "{page:?}\n{}", service.log());
