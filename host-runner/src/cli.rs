@@ -14,6 +14,7 @@ use crate::{monitor, standby};
 use clap::{Args, Parser, Subcommand};
 use policy_core::api::Timestamp;
 use policy_core::api::catalog::CatalogCall;
+use policy_core::api::migrate::LegacySettings;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -69,6 +70,9 @@ impl EngineArgs {
 pub enum Command {
     /// Decide the routing of every license in YAML files, with no cluster.
     Preview(PreviewArgs),
+    /// Rewrite the existing platform's licenses and instances in this platform's format, each change explained;
+    /// no data is moved.
+    Migrate(MigrateArgs),
     /// Run the Kratix workflow the environment names (in a pipeline container), or offline from a snapshot.
     Kratix(KratixArgs),
     /// List the Foundry release catalog: every release, and what `latest` and each channel resolve to.
@@ -243,6 +247,26 @@ pub struct PreviewArgs {
     pub catalog: Option<PathBuf>,
 }
 
+/// `migrate` flags.
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// YAML files or directories (read recursively) of the existing platform's objects.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// The existing platform's NFS server (its instance pipeline's `NFS_SERVER_HOST`); needed for NFS instances.
+    #[arg(long, value_name = "HOST")]
+    pub nfs_server: Option<String>,
+    /// The existing platform's NFS base path (its `NFS_BASE_PATH`); needed for NFS instances without `nfsBasePath`.
+    #[arg(long, value_name = "PATH")]
+    pub nfs_base: Option<String>,
+    /// Output format of the report.
+    #[arg(long, short, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+    /// Write the migrated objects to `<DIR>/<namespace>/<plural>/<name>.yaml` (replacing what the directory held).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
 /// `catalog` flags.
 #[derive(Debug, Args)]
 pub struct CatalogArgs {
@@ -296,6 +320,16 @@ fn run(cli: &Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<(), 
                 catalog: catalog::read(args.catalog.as_deref(), None)?,
             };
             preview::run(&policy, &options, clock(), stdout, stderr).map(|_| ())
+        }
+        Command::Migrate(args) => {
+            let policy = cli.engine.load()?;
+            let options = crate::migrate::MigrateOptions {
+                paths: args.paths.clone(),
+                settings: LegacySettings { nfs_server: args.nfs_server.clone(), nfs_base: args.nfs_base.clone() },
+                output: args.output,
+                out_dir: args.out.clone(),
+            };
+            crate::migrate::run(&policy, &options, stdout).map(|_| ())
         }
         Command::Kratix(args) => run_kratix(cli, args, stdout, stderr),
         Command::Catalog(args) => {

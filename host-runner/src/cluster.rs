@@ -152,6 +152,8 @@ pub trait Cluster {
     fn list_licenses(&self) -> Result<Vec<Cow<'_, Value>>, ClusterError>;
     /// The `FoundryLicense` `namespace/name`, or `None` when it does not exist.
     fn get_license(&self, namespace: &str, name: &str) -> Result<Option<Value>, ClusterError>;
+    /// The Deployment `namespace/name` (an instance's running workload), or `None` when it does not exist.
+    fn get_workload(&self, namespace: &str, name: &str) -> Result<Option<Value>, ClusterError>;
     /// Makes Kratix re-run the license's configure workflow (labels it with [`RECONCILE_LABEL`]).
     fn touch_license(&self, namespace: &str, name: &str) -> Result<(), ClusterError>;
     /// Makes Kratix re-run the instance's configure workflow (labels it with [`RECONCILE_LABEL`]).
@@ -249,6 +251,13 @@ impl Cluster for Snapshot {
     fn get_license(&self, namespace: &str, name: &str) -> Result<Option<Value>, ClusterError> {
         Ok(self
             .find(policy_core::model::LICENSE_KIND, Some(namespace))
+            .find(|o| o.pointer("/metadata/name").and_then(Value::as_str) == Some(name))
+            .cloned())
+    }
+
+    fn get_workload(&self, namespace: &str, name: &str) -> Result<Option<Value>, ClusterError> {
+        Ok(self
+            .find("Deployment", Some(namespace))
             .find(|o| o.pointer("/metadata/name").and_then(Value::as_str) == Some(name))
             .cloned())
     }

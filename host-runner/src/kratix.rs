@@ -277,7 +277,16 @@ impl Run<'_> {
             Workflow::InstanceConfigure => self.cluster.list_instances(namespace)?,
             _ => Vec::new(),
         };
+        // The running workload, whose data place a configure run must keep (a deletion leaves it to Kratix).
+        let workload = match workflow {
+            Workflow::InstanceConfigure => {
+                let name = instance.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+                self.cluster.get_workload(namespace, &format!("foundry-{name}"))?.unwrap_or(Value::Null)
+            }
+            _ => Value::Null,
+        };
         let call = InstanceCall {
+            workload,
             instance: instance.clone(),
             license: license.unwrap_or(Value::Null),
             instances: instances.into_iter().map(std::borrow::Cow::into_owned).collect(),

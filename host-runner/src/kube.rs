@@ -422,6 +422,23 @@ impl KubeClient {
         }
     }
 
+    /// The Deployment `namespace/name` (`apps/v1`), or `None` when it does not exist.
+    pub async fn get_deployment(&self, namespace: &str, name: &str) -> Result<Option<Value>, ClusterError> {
+        let resource = ApiResource {
+            group: "apps".into(),
+            version: "v1".into(),
+            api_version: "apps/v1".into(),
+            kind: "Deployment".into(),
+            plural: "deployments".into(),
+        };
+        let api = self.api(&resource, Some(namespace));
+        let op = Op { verb: "get", resource: "deployments.apps", namespace };
+        match self.call(op, api.get_opt(name)).await? {
+            Some(obj) => serde_json::to_value(obj).map(Some).map_err(|e| op.error(Failure::Malformed(e.to_string()))),
+            None => Ok(None),
+        }
+    }
+
     /// Merge-patches an object (its `metadata.resourceVersion`, when the patch carries one, is a precondition).
     pub async fn merge_patch(
         &self,
@@ -555,6 +572,10 @@ impl Cluster for LiveCluster {
 
     fn get_license(&self, namespace: &str, name: &str) -> Result<Option<Value>, ClusterError> {
         self.rt.block_on(self.client.get(Resource::License, namespace, name))
+    }
+
+    fn get_workload(&self, namespace: &str, name: &str) -> Result<Option<Value>, ClusterError> {
+        self.rt.block_on(self.client.get_deployment(namespace, name))
     }
 
     fn touch_instance(&self, namespace: &str, name: &str) -> Result<(), ClusterError> {

@@ -6,7 +6,7 @@
 //! Where to look:
 //! - [`engine`]: the wasmtime host of the OPA-ABI module (limits, traps);
 //! - [`load`]: reading Kubernetes objects from YAML, with limits;
-//! - [`preview`]: the `preview` command;
+//! - [`preview`]: the `preview` command; [`migrate`]: the `migrate` command;
 //! - [`kratix`]: the Kratix pipeline runtime (`kratix` command) and its workflows;
 //! - [`cluster`]: what the workflows need from a cluster, and the offline snapshot; [`kube`]: the one Kubernetes
 //!   client (live runs, the monitor and the services);
@@ -28,6 +28,7 @@ pub mod http;
 pub mod kratix;
 pub mod kube;
 pub mod load;
+pub mod migrate;
 pub mod monitor;
 pub mod output;
 pub mod policy;

@@ -9,6 +9,7 @@ use policy_core::Diagnostic;
 use policy_core::api::catalog::{CatalogCall, CatalogListing};
 use policy_core::api::instance::{InstanceCall, InstanceDecision};
 use policy_core::api::license::{RouteCallRef, RouteDecision};
+use policy_core::api::migrate::{MigrateCall, Migration};
 use policy_core::api::monitor::{MonitorCall, MonitorDecision};
 use policy_core::api::observe::{StatusFetch, StatusReading};
 use policy_core::api::preview::{PreviewCall, PreviewDecision};
@@ -67,6 +68,11 @@ impl Policy {
     /// `foundry/platform/preview`.
     pub fn preview(&self, call: &PreviewCall) -> Result<PreviewDecision, PolicyError> {
         self.decide(Operation::PlatformPreview, call)
+    }
+
+    /// `foundry/platform/migrate`.
+    pub fn migrate(&self, call: &MigrateCall) -> Result<Migration, PolicyError> {
+        self.decide(Operation::PlatformMigrate, call)
     }
 
     /// `foundry/instance/configure`.

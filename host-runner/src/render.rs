@@ -150,7 +150,8 @@ fn instance_table(instances: &[InstanceDecision]) -> String {
     out
 }
 
-fn columns<const N: usize>(rows: &[[String; N]]) -> String {
+/// Rows as aligned columns (the last one unpadded).
+pub(crate) fn columns<const N: usize>(rows: &[[String; N]]) -> String {
     let mut widths = [0usize; N];
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {

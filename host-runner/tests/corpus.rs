@@ -89,6 +89,10 @@ fn instance_case_through_kratix(case: &corpus::Case, failures: &mut Vec<String>)
     for i in call.get("instances").and_then(Value::as_array).into_iter().flatten() {
         snapshot.push(policy_core::api::to_yaml(i));
     }
+    // The running Deployment, as the snapshot's cluster holds it.
+    if call.get("workload").is_some_and(Value::is_object) {
+        snapshot.push(policy_core::api::to_yaml(&call["workload"]));
+    }
     std::fs::write(dir.path().join("snapshot.yaml"), snapshot.join("---\n")).unwrap();
     let observations = write_yaml(dir.path(), "observations.yaml", &observations_file(call));
     let action = if case.operation.ends_with("/delete") { "delete" } else { "configure" };
@@ -249,6 +253,37 @@ fn catalog_case_through_cli(case: &corpus::Case, failures: &mut Vec<String>) {
     }
 }
 
+/// A migration case through `host-runner migrate`: the objects in a file, the settings as flags, the report as
+/// JSON.
+fn migrate_case_through_cli(case: &corpus::Case, failures: &mut Vec<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let objects = case.call["objects"].as_array().cloned().unwrap_or_default();
+    let docs: Vec<String> = objects.iter().map(|o| serde_json::to_string(o).unwrap()).collect();
+    std::fs::write(dir.path().join("objects.yaml"), docs.join("\n---\n")).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_host-runner"));
+    cmd.arg("migrate").arg(dir.path().join("objects.yaml")).args(["--output", "json"]);
+    for (key, flag) in [("nfsServer", "--nfs-server"), ("nfsBase", "--nfs-base")] {
+        if let Some(value) = case.call.pointer(&format!("/settings/{key}")).and_then(Value::as_str) {
+            cmd.args([flag, value]);
+        }
+    }
+    let output = cmd.output().unwrap();
+    let native: Value = serde_json::from_str(&policy_core::call(&case.operation, &corpus::call_bytes(case))).unwrap();
+    match native["outcome"].as_str() {
+        Some("failure") => {
+            if output.status.code() != Some(3) {
+                failures.push(format!("{}: expected exit 3, got {:?}", case.name, output.status));
+            }
+        }
+        _ => {
+            let printed: Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
+            if printed != native["decision"] {
+                failures.push(format!("{}: CLI migration differs from native: {printed}", case.name));
+            }
+        }
+    }
+}
+
 #[test]
 fn corpus_through_the_cli_matches_native() {
     let bin = env!("CARGO_BIN_EXE_host-runner");
@@ -268,6 +303,11 @@ fn corpus_through_the_cli_matches_native() {
             }
             "foundry/catalog/list" => {
                 catalog_case_through_cli(case, &mut failures);
+                ran += 1;
+                continue;
+            }
+            "foundry/platform/migrate" => {
+                migrate_case_through_cli(case, &mut failures);
                 ran += 1;
                 continue;
             }

@@ -272,11 +272,13 @@ fn instance_configure_reads_its_license_and_asks_it_to_reroute() {
         [
             ("GET", "/apis/foundry.platform/v1alpha1/namespaces/tabletop/foundrylicenses/guild"),
             ("GET", "/apis/foundry.platform/v1alpha1/namespaces/tabletop/foundryinstances"),
+            // The running workload, whose data place the new spec must keep (none yet: 404).
+            ("GET", "/apis/apps/v1/namespaces/tabletop/deployments/foundry-delta"),
             ("PATCH", "/apis/foundry.platform/v1alpha1/namespaces/tabletop/foundrylicenses/guild"),
         ]
     );
-    assert_eq!(requests[2].headers["content-type"], "application/merge-patch+json");
-    assert_eq!(requests[2].json(), json!({"metadata": {"labels": {"kratix.io/manual-reconciliation": "true"}}}));
+    assert_eq!(requests[3].headers["content-type"], "application/merge-patch+json");
+    assert_eq!(requests[3].json(), json!({"metadata": {"labels": {"kratix.io/manual-reconciliation": "true"}}}));
     assert_eq!(
         pod.output_files(),
         [

@@ -316,6 +316,16 @@ impl Cluster for Sim {
         Ok(self.object(&key("FoundryLicense", namespace, name)))
     }
 
+    fn get_workload(&self, namespace: &str, name: &str) -> Result<Option<Value>, ClusterError> {
+        // What the instance's Work put in the cluster.
+        let instance = name.strip_prefix("foundry-").unwrap_or_default();
+        Ok(self
+            .works
+            .borrow()
+            .get(&key("FoundryInstance", namespace, instance))
+            .and_then(|w| w.iter().find(|m| m["kind"] == "Deployment" && m["metadata"]["name"] == name).cloned()))
+    }
+
     fn touch_license(&self, namespace: &str, name: &str) -> Result<(), ClusterError> {
         self.label(key("FoundryLicense", namespace, name));
         Ok(())

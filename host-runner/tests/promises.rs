@@ -225,8 +225,11 @@ fn rbac_is_exactly_what_each_workflow_uses() {
         json!({"apiGroups": ["foundry.platform"], "resources": ["foundrylicenses"], "verbs": ["get", "patch"]});
     let instances =
         json!({"apiGroups": ["foundry.platform"], "resources": ["foundryinstances"], "verbs": ["get", "list"]});
+    // Configuring reads the running Deployment (the place its data is in); nothing else outside our group.
+    let deployments = json!({"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get"]});
     for (action, p) in pipelines(&promise("foundry-instance")) {
-        let expected = if action == "configure" { json!([licenses, instances]) } else { json!([licenses]) };
+        let expected =
+            if action == "configure" { json!([licenses, instances, deployments]) } else { json!([licenses]) };
         assert_eq!(p["spec"]["rbac"]["permissions"], expected, "{action}");
     }
 }

@@ -321,6 +321,10 @@ pub enum Rule {
     InvalidCatalog,
     /// A resource quantity is not a Kubernetes quantity.
     InvalidQuantity,
+    /// A migration needs a setting of the existing platform that the call does not give.
+    MigrationSettingMissing,
+    /// A spec would start an existing workload on another place than the one its data is in.
+    DataLocationChange,
 }
 
 impl Rule {
@@ -335,6 +339,8 @@ impl Rule {
             Self::InvalidStorage => "InvalidStorage",
             Self::InvalidCatalog => "InvalidCatalog",
             Self::InvalidQuantity => "InvalidQuantity",
+            Self::MigrationSettingMissing => "MigrationSettingMissing",
+            Self::DataLocationChange => "DataLocationChange",
         }
     }
 
@@ -361,6 +367,14 @@ impl Rule {
             }
             Self::InvalidCatalog => "fix the release catalog file (see policy-core/data/foundry-releases.json)",
             Self::InvalidQuantity => "use a Kubernetes quantity such as `500m`, `2`, `512Mi` or `10Gi`",
+            Self::MigrationSettingMissing => {
+                "pass the existing platform's NFS settings: `host-runner migrate --nfs-server HOST --nfs-base PATH` \
+                 (its instance pipeline's `NFS_SERVER_HOST` and `NFS_BASE_PATH`)"
+            }
+            Self::DataLocationChange => {
+                "make `spec.storage` name the place the data is in (the message says how), or confirm the move with \
+                 the annotation `foundry.platform/confirm-data-location`"
+            }
         }
     }
 }

@@ -329,11 +329,13 @@ fn instance_promise() -> Value {
     let status =
         status_schema(&[schema_of::<InstanceStatus>(), schema_of::<RouteStatus>(), schema_of::<MonitorStatus>()]);
     // Reading the license and labelling it so that Kratix re-runs its routing; configuring also lists the
-    // license's other instances (admission, copies, shares). Nothing else.
+    // license's other instances (admission, copies, shares) and reads the instance's running Deployment (the
+    // place its data is in, which a new spec must keep). Nothing else.
     let licenses =
         json!({"apiGroups": [policy_core::model::GROUP], "resources": ["foundrylicenses"], "verbs": ["get", "patch"]});
     let instances =
         json!({"apiGroups": [policy_core::model::GROUP], "resources": ["foundryinstances"], "verbs": ["get", "list"]});
+    let deployments = json!({"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get"]});
     json!({
         "apiVersion": "platform.kratix.io/v1alpha1",
         "kind": "Promise",
@@ -345,7 +347,7 @@ fn instance_promise() -> Value {
             "workflows": {
                 "config": {"reconciliationInterval": INSTANCE_RECONCILIATION_INTERVAL},
                 "resource": {
-                    "configure": [pipeline("instance-configure", "configure", json!([licenses, instances]), true)],
+                    "configure": [pipeline("instance-configure", "configure", json!([licenses, instances, deployments]), true)],
                     "delete": [pipeline("instance-delete", "delete", json!([licenses]), false)],
                 },
             },

@@ -88,7 +88,10 @@ impl Workflow {
             .iter()
             .partition(|p| p.get("resourceNamespace").and_then(Value::as_str).unwrap_or_default().is_empty());
         let strip = |p: &&Value| {
-            assert_eq!(p["apiGroups"], json!([GROUP]), "the tier waits for permissions in {GROUP} only: {p}");
+            assert!(
+                p["apiGroups"] == json!([GROUP]) || p["apiGroups"] == json!(["apps"]),
+                "the tier waits for permissions in {GROUP} and apps only: {p}"
+            );
             let mut rule = (*p).clone();
             rule.as_object_mut().unwrap().remove("resourceNamespace");
             rule
@@ -110,7 +113,8 @@ impl Workflow {
             let elsewhere = !p.get("resourceNamespace").and_then(Value::as_str).unwrap_or_default().is_empty();
             for resource in p["resources"].as_array().unwrap() {
                 for verb in p["verbs"].as_array().unwrap() {
-                    let (verb, resource) = (verb.as_str().unwrap(), resource.as_str().unwrap());
+                    let (verb, resource) = (verb.as_str().unwrap(), qualified(p, resource.as_str().unwrap()));
+                    let resource = resource.as_str();
                     // A cluster-wide grant holds in any namespace: check one that is not the pipeline's.
                     let at = if elsewhere { "kube-system" } else { namespace };
                     tier.await_permission((namespace, &account), verb, resource, at, None);
@@ -141,6 +145,14 @@ impl Workflow {
         // The release catalog's path names a ConfigMap volume that is optional and absent here.
         env.extend(self.env.iter().filter(|(k, _)| k != "FOUNDRY_RELEASE_CATALOG").cloned());
         env
+    }
+}
+
+/// A resource of a permission rule as the tier addresses it: bare for ours, `<plural>.<group>` for another group.
+pub(crate) fn qualified(rule: &Value, resource: &str) -> String {
+    match rule["apiGroups"][0].as_str() {
+        Some(GROUP) | None => resource.to_owned(),
+        Some(group) => format!("{resource}.{group}"),
     }
 }
 

@@ -274,6 +274,8 @@ impl Tier {
         name: Option<&str>,
     ) {
         let (account_ns, account) = account;
+        // `deployments.apps` names a resource of another group; a bare name is one of ours.
+        let (resource, group) = resource.split_once('.').unwrap_or((resource, GROUP));
         let (resource, subresource) = resource.split_once('/').map_or((resource, None), |(r, s)| (r, Some(s)));
         let review = SubjectAccessReview {
             spec: SubjectAccessReviewSpec {
@@ -282,7 +284,7 @@ impl Tier {
                 resource_attributes: Some(ResourceAttributes {
                     namespace: Some(namespace.into()),
                     verb: Some(verb.into()),
-                    group: Some(GROUP.into()),
+                    group: Some(group.into()),
                     resource: Some(resource.into()),
                     subresource: subresource.map(str::to_owned),
                     name: name.map(str::to_owned),

@@ -14,6 +14,7 @@ use serde_json::Value;
 
 pub use crate::render::status::{ADMIN_KEY, InstanceStatus, StorageStatus, VolumeStatus};
 pub use crate::rules::instance::{RUNNER_IMAGE, default_admin_secret};
+pub use crate::rules::volumes::CONFIRM_DATA_LOCATION;
 
 /// The input of the instance workflows.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -35,6 +36,11 @@ pub struct InstanceCall {
     /// An operator's release catalog, replacing or extending the shipped one (`null`: the shipped one).
     #[serde(default)]
     pub catalog: Value,
+    /// The instance's Deployment `foundry-<name>` as the cluster has it (`null`: none). Its data volume is where
+    /// the data is when the status records no place yet (a workload of the existing platform): a spec that would
+    /// start it elsewhere is refused (`DataLocationChange`).
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    pub workload: Value,
     /// The image of the player monitor sidecar (default [`RUNNER_IMAGE`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runner_image: Option<String>,
@@ -42,7 +48,12 @@ pub struct InstanceCall {
 
 impl InstanceCall {
     fn parts(&self) -> CallParts<'_> {
-        CallParts { instance: &self.instance, license: &self.license, now: self.now.as_deref() }
+        CallParts {
+            instance: &self.instance,
+            license: &self.license,
+            now: self.now.as_deref(),
+            workload: &self.workload,
+        }
     }
 }
 

@@ -4,7 +4,8 @@
 //! states), the typed function, and through [`call`] the JSON form: [`license`] (route a license), [`preview`]
 //! (every license and instance of a set of objects), [`instance`] (configure, delete), [`admission`] (review a
 //! change), [`standby`] (the standby page, activation requests and their review), [`monitor`] (the player
-//! monitor), [`observe`] (Foundry's status endpoint) and [`catalog`] (the release catalog). The CLI, the
+//! monitor), [`observe`] (Foundry's status endpoint), [`catalog`] (the release catalog) and [`migrate`] (the
+//! existing platform's objects in this platform's format). The CLI, the
 //! services, the wasm exports (OPA ABI and wasm-bindgen), the browser page and the tests all go through here; no
 //! front end knows the rules.
 //!
@@ -17,6 +18,7 @@ pub mod admission;
 pub mod catalog;
 pub mod instance;
 pub mod license;
+pub mod migrate;
 pub mod monitor;
 pub mod observe;
 pub mod preview;
@@ -30,6 +32,8 @@ use catalog::{CatalogCall, CatalogListing};
 #[cfg(doc)]
 use instance::{InstanceCall, InstanceDecision};
 use license::{RouteCall, RouteDecision};
+#[cfg(doc)]
+use migrate::{MigrateCall, Migration};
 #[cfg(doc)]
 use monitor::{MonitorCall, MonitorDecision};
 #[cfg(doc)]
@@ -77,11 +81,13 @@ pub enum Operation {
     ActivationRequest,
     /// The activation requests of a license: [`ReviewCall`] → [`ReviewDecision`].
     ActivationReview,
+    /// The existing platform's objects in this platform's format: [`MigrateCall`] → [`Migration`].
+    PlatformMigrate,
 }
 
 impl Operation {
     /// Every operation, in entrypoint-id order.
-    pub const ALL: [Operation; 11] = [
+    pub const ALL: [Operation; 12] = [
         Operation::LicenseRoute,
         Operation::PlatformPreview,
         Operation::AdmissionReview,
@@ -93,6 +99,7 @@ impl Operation {
         Operation::StandbyPage,
         Operation::ActivationRequest,
         Operation::ActivationReview,
+        Operation::PlatformMigrate,
     ];
 
     /// The operation's name (`foundry/license/route`, ...).
@@ -109,6 +116,7 @@ impl Operation {
             Self::StandbyPage => "foundry/standby/page",
             Self::ActivationRequest => "foundry/activation/request",
             Self::ActivationReview => "foundry/activation/review",
+            Self::PlatformMigrate => "foundry/platform/migrate",
         }
     }
 
@@ -227,6 +235,7 @@ pub fn call_op_with_data_into(op: Operation, input: &[u8], data: Option<&Value>,
         Operation::StandbyPage => run(input, out, standby::page),
         Operation::ActivationRequest => run(input, out, standby::request),
         Operation::ActivationReview => run(input, out, standby::review),
+        Operation::PlatformMigrate => run(input, out, migrate::migrate),
     }
 }
 

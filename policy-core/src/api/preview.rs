@@ -87,6 +87,12 @@ pub fn preview(call: &PreviewCall) -> Result<PreviewDecision, Vec<InputError>> {
                 let owner = object.pointer("/spec/licenseRef/name").and_then(Value::as_str).unwrap_or_default();
                 instances.entry((r.namespace, owner.to_owned())).or_default().push(object.clone());
             }
+            // A workload `foundry-<instance>`: read with its instance (the place its data is in).
+            "Deployment"
+                if object
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .is_some_and(|n| n.starts_with("foundry-")) => {}
             other => {
                 let r = object_ref(object, if other.is_empty() { "(no kind)" } else { other });
                 notes.push(Note {
@@ -137,7 +143,19 @@ pub fn preview(call: &PreviewCall) -> Result<PreviewDecision, Vec<InputError>> {
         else {
             continue;
         };
-        let parts = CallParts { instance: object, license, now: call.now.as_deref() };
+        // A running Deployment among the objects (as `kubectl get deployment -o yaml` gives it) is the workload
+        // whose data place the instance must keep.
+        let deployment = format!("foundry-{}", r.name);
+        let workload = call
+            .objects
+            .iter()
+            .find(|o| {
+                o.get("kind").and_then(Value::as_str) == Some("Deployment")
+                    && crate::input::namespace_of(o) == r.namespace
+                    && o.pointer("/metadata/name").and_then(Value::as_str) == Some(deployment.as_str())
+            })
+            .unwrap_or(&Value::Null);
+        let parts = CallParts { instance: object, license, now: call.now.as_deref(), workload };
         match instance::configure_among(parts, peers, &catalog, None) {
             Ok(d) => instance_decisions.push(d),
             Err(e) => push_unique(&mut errors, e),

@@ -351,7 +351,7 @@ pub(crate) fn review(request: Request<'_>, data: Option<&Value>) -> Result<(Vec<
         let workflow_problems = |instance: &Value, ns: &Namespace| -> Vec<InputError> {
             let Some(license) = ns.license(&owner) else { return Vec::new() };
             // The workflow's rules do not depend on the time; it only stamps conditions with it.
-            let call = CallParts { instance, license, now: Some("1970-01-01T00:00:00Z") };
+            let call = CallParts { instance, license, now: Some("1970-01-01T00:00:00Z"), workload: &Value::Null };
             let peers = Peers::read(&ns.instances, &namespace);
             instance::configure_among(call, &peers, &Catalog::load(&catalog), None).err().unwrap_or_default()
         };

@@ -36,6 +36,8 @@ pub(crate) struct CallParts<'a> {
     pub(crate) license: &'a Value,
     /// The time of the decision.
     pub(crate) now: Option<&'a str>,
+    /// The instance's running Deployment (`null`: none known).
+    pub(crate) workload: &'a Value,
 }
 
 /// The license of a call, checked against the instance's reference.
@@ -403,6 +405,8 @@ pub(crate) fn configure_among(
         active,
         previous: status.and_then(|s| s.get("volumes")),
     });
+    let storage = storage
+        .and_then(|plan| volumes::guard_data_location(&plan, &instance, &object, status, call.workload).map(|()| plan));
     let compute = resources(&instance, &license, &object);
     let mut secret_checks = vec![check_secret_ref(
         &object,

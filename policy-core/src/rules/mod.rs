@@ -7,6 +7,7 @@ pub(crate) mod controls;
 pub(crate) mod foundry;
 pub(crate) mod instance;
 pub(crate) mod limits;
+pub(crate) mod migrate;
 pub(crate) mod monitor;
 pub(crate) mod routing;
 pub(crate) mod versions;

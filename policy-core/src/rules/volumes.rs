@@ -175,7 +175,7 @@ fn invalid(object: &ObjectRef, path: &str, detail: String) -> InputError {
 }
 
 /// Whether `path` is an absolute, normalised directory path of safe characters.
-fn is_clean_abs_path(path: &str) -> bool {
+pub(crate) fn is_clean_abs_path(path: &str) -> bool {
     path.len() <= 1024
         && path.starts_with('/')
         && (path == "/"
@@ -241,6 +241,87 @@ fn own_data(name: &str, backend: StorageBackend, nfs: Option<&(String, String)>)
             sub_path: format!("instances/{name}"),
         }),
     }
+}
+
+/// The annotation that confirms moving an instance's data to the place its spec now names.
+pub const CONFIRM_DATA_LOCATION: &str = "foundry.platform/confirm-data-location";
+
+/// Where a Deployment mounts Foundry's `/data`, in the form of [`Place::describe`]; `None` when it mounts none.
+pub(crate) fn deployment_data_location(deployment: &Value) -> Option<String> {
+    let pod = deployment.pointer("/spec/template/spec")?;
+    let mount = pod
+        .get("containers")?
+        .as_array()?
+        .iter()
+        .filter_map(|c| c.get("volumeMounts").and_then(Value::as_array))
+        .flatten()
+        .find(|m| m.get("mountPath").and_then(Value::as_str).map(|p| p.trim_end_matches('/')) == Some("/data"))?;
+    let name = mount.get("name")?;
+    let volume = pod.get("volumes")?.as_array()?.iter().find(|v| v.get("name") == Some(name))?;
+    let sub = mount.get("subPath").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let text = |p: &str| volume.pointer(p).and_then(Value::as_str).map(str::to_owned);
+    let place = if let Some(claim) = text("/persistentVolumeClaim/claimName") {
+        Place::Pvc { claim, sub_path: sub }
+    } else {
+        Place::Nfs { server: text("/nfs/server")?, path: text("/nfs/path")?, sub_path: sub }
+    };
+    Some(place.describe())
+}
+
+/// Two locations name the same place (a trailing `/` aside).
+fn same_place(a: &str, b: &str) -> bool {
+    a.trim_end_matches('/') == b.trim_end_matches('/')
+}
+
+/// The `spec.storage` that names `location` for instance `name`, when this platform's layout can.
+fn storage_naming(name: &str, location: &str) -> Option<String> {
+    if same_place(location, &format!("pvc/{}:/", pvc_name(name))) {
+        return Some("{backend: pvc}".into());
+    }
+    let rest = location.strip_prefix("nfs://")?;
+    let slash = rest.find('/')?;
+    let (server, path) = rest.split_at(slash);
+    let root = path.trim_end_matches('/').strip_suffix(&format!("/instances/{name}"))?;
+    (root.len() > 1 && is_clean_abs_path(root))
+        .then(|| format!("{{backend: nfs, nfs: {{server: {server}, path: {root}}}}}"))
+}
+
+/// Refuses a plan that would start an existing workload on another place than the one its data is in: the place
+/// the last run recorded (`status.storage.location`), else the one the running Deployment mounts (a workload of
+/// the existing platform, or one configured before any status was kept). Confirmed by
+/// [`CONFIRM_DATA_LOCATION`] naming the new place.
+pub(crate) fn guard_data_location(
+    plan: &StoragePlan,
+    instance: &FoundryInstance,
+    object: &ObjectRef,
+    status: Option<&Value>,
+    workload: &Value,
+) -> Result<(), InputError> {
+    let planned = plan.data.describe();
+    let recorded = status.and_then(|s| s.pointer("/storage/location")).and_then(Value::as_str).map(str::to_owned);
+    let Some(current) = recorded.or_else(|| deployment_data_location(workload)) else { return Ok(()) };
+    let confirmed = instance.metadata.annotations.get(CONFIRM_DATA_LOCATION).is_some_and(|c| same_place(c, &planned));
+    if same_place(&current, &planned) || confirmed {
+        return Ok(());
+    }
+    let name = instance.metadata.name.as_str();
+    let keep = storage_naming(name, &current).map_or_else(
+        || "move the data there first, or run `host-runner migrate` on the instance".to_owned(),
+        |s| format!("set `spec.storage: {s}`"),
+    );
+    Err(InputError::Refused {
+        object: object.clone(),
+        path: "spec.storage".into(),
+        rule: Rule::DataLocationChange,
+        detail: format!(
+            "the workload keeps its data in `{}`, but this spec would start it on `{}`, where its worlds are not; to \
+             keep the data, {keep}; to move on to the new place on purpose, annotate the instance \
+             `{CONFIRM_DATA_LOCATION}: {}`",
+            shorten(&current),
+            shorten(&planned),
+            shorten(&planned)
+        ),
+    })
 }
 
 /// The PVC of an instance.
