@@ -236,21 +236,7 @@ fn catalog_case_through_cli(case: &corpus::Case, failures: &mut Vec<String>) {
     if case.call.get("catalog").is_some_and(Value::is_object) {
         cmd.arg("--catalog").arg(write_yaml(dir.path(), "catalog.yaml", &case.call["catalog"]));
     }
-    let output = cmd.output().unwrap();
-    let native: Value = serde_json::from_str(&policy_core::call(&case.operation, &corpus::call_bytes(case))).unwrap();
-    match native["outcome"].as_str() {
-        Some("failure") => {
-            if output.status.code() != Some(3) {
-                failures.push(format!("{}: expected exit 3, got {:?}", case.name, output.status));
-            }
-        }
-        _ => {
-            let printed: Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
-            if printed != native["decision"] {
-                failures.push(format!("{}: CLI catalog differs from native: {printed}", case.name));
-            }
-        }
-    }
+    json_matches_native(case, &cmd.output().unwrap(), failures);
 }
 
 /// A migration case through `host-runner migrate`: the objects in a file, the settings as flags, the report as
@@ -267,7 +253,11 @@ fn migrate_case_through_cli(case: &corpus::Case, failures: &mut Vec<String>) {
             cmd.args([flag, value]);
         }
     }
-    let output = cmd.output().unwrap();
+    json_matches_native(case, &cmd.output().unwrap(), failures);
+}
+
+/// A command that prints the decision as JSON: exit 3 where native refuses, else the same document.
+fn json_matches_native(case: &corpus::Case, output: &std::process::Output, failures: &mut Vec<String>) {
     let native: Value = serde_json::from_str(&policy_core::call(&case.operation, &corpus::call_bytes(case))).unwrap();
     match native["outcome"].as_str() {
         Some("failure") => {
@@ -278,7 +268,7 @@ fn migrate_case_through_cli(case: &corpus::Case, failures: &mut Vec<String>) {
         _ => {
             let printed: Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
             if printed != native["decision"] {
-                failures.push(format!("{}: CLI migration differs from native: {printed}", case.name));
+                failures.push(format!("{}: the CLI's JSON differs from native: {printed}", case.name));
             }
         }
     }

@@ -25,6 +25,9 @@ use serde_json::{Value, json};
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, VecDeque};
+use support::merge;
+
+mod support;
 
 type Key = (String, String, String); // kind, namespace, name
 
@@ -52,25 +55,6 @@ struct Sim {
 
 fn key(kind: &str, ns: &str, name: &str) -> Key {
     (kind.into(), ns.into(), name.into())
-}
-
-fn merge(target: &mut Value, patch: &Value) {
-    match patch {
-        Value::Object(p) => {
-            if !target.is_object() {
-                *target = json!({});
-            }
-            let t = target.as_object_mut().unwrap();
-            for (k, v) in p {
-                if v.is_null() {
-                    t.remove(k);
-                } else {
-                    merge(t.entry(k.clone()).or_insert(Value::Null), v);
-                }
-            }
-        }
-        other => *target = other.clone(),
-    }
 }
 
 impl Sim {
