@@ -251,8 +251,18 @@ pub struct PreviewArgs {
 #[derive(Debug, Args)]
 pub struct MigrateArgs {
     /// YAML files or directories (read recursively) of the existing platform's objects.
-    #[arg(required = true, value_name = "PATH")]
+    #[arg(required_unless_present = "live", value_name = "PATH")]
     pub paths: Vec<PathBuf>,
+    /// Read the objects from the cluster instead (every namespace), with the kubeconfig's credentials (in a pod,
+    /// its service account): licenses, instances and, when their CRD is installed, FoundryPasswords.
+    #[arg(long, conflicts_with = "paths")]
+    pub live: bool,
+    /// Kubeconfig for `--live` (default: the service account, `$KUBECONFIG`, `~/.kube/config`).
+    #[arg(long, value_name = "FILE", requires = "live")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Timeout of each Kubernetes API call, in seconds.
+    #[arg(long, default_value_t = 10, value_name = "SECS")]
+    pub api_timeout: u64,
     /// The existing platform's NFS server (its instance pipeline's `NFS_SERVER_HOST`); needed for NFS instances.
     #[arg(long, value_name = "HOST")]
     pub nfs_server: Option<String>,
@@ -323,8 +333,16 @@ fn run(cli: &Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<(), 
         }
         Command::Migrate(args) => {
             let policy = cli.engine.load()?;
+            let objects = if args.live {
+                let rt = runtime()?;
+                let timeout = std::time::Duration::from_secs(args.api_timeout.max(1));
+                let client = rt.block_on(KubeClient::connect(args.kubeconfig.as_deref(), timeout))?;
+                rt.block_on(crate::migrate::read_live(&client))?
+            } else {
+                crate::load::load_paths(&args.paths)?
+            };
             let options = crate::migrate::MigrateOptions {
-                paths: args.paths.clone(),
+                objects,
                 settings: LegacySettings { nfs_server: args.nfs_server.clone(), nfs_base: args.nfs_base.clone() },
                 output: args.output,
                 out_dir: args.out.clone(),

@@ -367,8 +367,33 @@ impl KubeClient {
     /// the one paging loop. Fails when the list holds more than the limit's items, takes more pages than that
     /// many items need, or takes longer than its deadline.
     pub async fn list(&self, resource: Resource, namespace: Option<&str>) -> Result<Vec<Value>, ClusterError> {
-        let api = self.api(&resource.api_resource(), namespace);
-        let name = resource.qualified();
+        self.list_of(&resource.api_resource(), &resource.qualified(), namespace).await
+    }
+
+    /// Every `FoundryPassword` of the existing platform in every namespace (for `migrate`); none when its CRD is
+    /// not installed.
+    pub async fn list_legacy_passwords(&self) -> Result<Vec<Value>, ClusterError> {
+        let resource = ApiResource {
+            group: GROUP.into(),
+            version: VERSION.into(),
+            api_version: API_VERSION.into(),
+            kind: "FoundryPassword".into(),
+            plural: "foundrypasswords".into(),
+        };
+        match self.list_of(&resource, &format!("foundrypasswords.{GROUP}"), None).await {
+            Err(ClusterError::Refused { code: 404, .. }) => Ok(Vec::new()),
+            other => other,
+        }
+    }
+
+    async fn list_of(
+        &self,
+        resource: &ApiResource,
+        name: &str,
+        namespace: Option<&str>,
+    ) -> Result<Vec<Value>, ClusterError> {
+        let api = self.api(resource, namespace);
+        let name = name.to_owned();
         let op = Op { verb: "list", resource: &name, namespace: namespace.unwrap_or_default() };
         let limits = self.limits;
         let started = Instant::now();
@@ -385,8 +410,8 @@ impl KubeClient {
                 let mut value =
                     serde_json::to_value(item).map_err(|e| op.error(Failure::Malformed(scrub(&e.to_string()))))?;
                 if let Some(obj) = value.as_object_mut() {
-                    obj.insert("apiVersion".into(), Value::from(API_VERSION));
-                    obj.insert("kind".into(), Value::from(resource.kind()));
+                    obj.insert("apiVersion".into(), Value::from(resource.api_version.as_str()));
+                    obj.insert("kind".into(), Value::from(resource.kind.as_str()));
                 }
                 items.push(value);
                 if items.len() > limits.max_items {

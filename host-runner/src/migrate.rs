@@ -2,7 +2,8 @@
 //! the policy's `foundry/platform/migrate`, each change shown; `--out` writes the migrated objects, one file each.
 
 use crate::error::{Located, RunError};
-use crate::load;
+use crate::kube::{KubeClient, Resource};
+use crate::load::Loaded;
 use crate::output::{self, PlannedFile};
 use crate::policy::{Policy, PolicyError};
 use crate::render::OutputFormat;
@@ -15,8 +16,8 @@ use std::path::{Path, PathBuf};
 /// What to migrate and how to show it.
 #[derive(Debug, Clone)]
 pub struct MigrateOptions {
-    /// Files or directories of the existing platform's objects.
-    pub paths: Vec<PathBuf>,
+    /// The existing platform's objects, from files or from the cluster.
+    pub objects: Vec<Loaded>,
     /// Its pipeline settings.
     pub settings: LegacySettings,
     /// Output format of the report.
@@ -27,7 +28,7 @@ pub struct MigrateOptions {
 
 /// Runs the migration; prints the report to `stdout`.
 pub fn run(policy: &Policy, options: &MigrateOptions, stdout: &mut dyn Write) -> Result<Migration, RunError> {
-    let objects = load::load_paths(&options.paths)?;
+    let objects = &options.objects;
     let call =
         MigrateCall { objects: objects.iter().map(|o| o.value.clone()).collect(), settings: options.settings.clone() };
     let migration = policy.migrate(&call).map_err(|e| match e {
@@ -54,6 +55,18 @@ pub fn run(policy: &Policy, options: &MigrateOptions, stdout: &mut dyn Write) ->
         .write_all(render(&migration, options.output).as_bytes())
         .map_err(|e| RunError::Output { path: "<stdout>".into(), reason: e.to_string() })?;
     Ok(migration)
+}
+
+/// Where objects read from the cluster say they came from.
+pub const LIVE_SOURCE: &str = "<cluster>";
+
+/// The existing platform's objects as the cluster holds them: every license, instance and (when its CRD is
+/// installed) FoundryPassword, in every namespace.
+pub async fn read_live(client: &KubeClient) -> Result<Vec<Loaded>, RunError> {
+    let mut values = client.list(Resource::License, None).await?;
+    values.extend(client.list(Resource::Instance, None).await?);
+    values.extend(client.list_legacy_passwords().await?);
+    Ok(values.into_iter().map(|value| Loaded { source: PathBuf::from(LIVE_SOURCE), value }).collect())
 }
 
 /// The file of each migrated object, relative to the output directory.

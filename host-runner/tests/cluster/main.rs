@@ -624,16 +624,16 @@ fn an_instance_of_the_existing_platform_keeps_its_data_through_the_upgrade() {
     let status = tier.get(&ns, "foundryinstances", "alpha").unwrap()["status"].clone();
     assert_eq!(status["inputErrors"][0]["code"], "DataLocationChange", "the refusal is on the status: {status}");
 
-    // `host-runner migrate` on the live object, its spec applied: the workflow now configures the instance on
-    // the very directory the existing platform used.
+    // `host-runner migrate --live` reads the objects from the server (every namespace), its spec for this
+    // instance applied: the workflow now configures the instance on the very directory the existing platform used.
     let dir = tempfile::tempdir().unwrap();
-    let live = tier.get(&ns, "foundryinstances", "alpha").unwrap();
-    std::fs::write(dir.path().join("alpha.yaml"), policy_core::api::to_yaml(&live)).unwrap();
     let out = dir.path().join("migrated");
+    let admin = std::env::var_os("FOUNDRY_CLUSTER_KUBECONFIG").unwrap();
     let migrated = Command::new(env!("CARGO_BIN_EXE_host-runner"))
-        .args(["migrate", "--nfs-server", "192.168.200.184", "--nfs-base", "/volume1/foundry", "--out"])
+        .args(["migrate", "--live", "--kubeconfig"])
+        .arg(&admin)
+        .args(["--nfs-server", "192.168.200.184", "--nfs-base", "/volume1/foundry", "--out"])
         .arg(&out)
-        .arg(dir.path().join("alpha.yaml"))
         .output()
         .unwrap();
     assert_eq!(migrated.status.code(), Some(0), "{}", text(&migrated.stderr));
