@@ -129,6 +129,10 @@ pub struct LicenseSpec {
     /// Whether the standby page offers "Request activation", and how a click is handled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub activation: Option<ActivationSpec>,
+    /// Deprecated, the existing platform's field, which nothing ever read; kept so that the API server keeps it
+    /// until `host-runner migrate` reports and drops it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 impl LicenseSpec {
@@ -345,6 +349,10 @@ pub struct GatewaySpec {
     /// A single IPv4 target; the existing platform's field, kept for migration. Same as one `dnsTargets` entry.
     #[serde(default, rename = "publicIP", skip_serializing_if = "Option::is_none")]
     pub public_ip: Option<String>,
+    /// Deprecated, the existing platform's field, which it read and ignored. Read as `host-runner migrate` reads
+    /// it: one `dnsTargets` entry when neither `dnsTargets` nor `publicIP` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns_target: Option<String>,
 }
 
 /// A Gateway reference.
@@ -450,6 +458,15 @@ pub struct InstanceSpec {
     /// newer releases of the catalog as they appear.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub update_policy: Option<UpdatePolicy>,
+    /// Deprecated, the existing platform's field: `nfs` (its default) or `pvc`. Read as `host-runner migrate`
+    /// reads it while `storage` is not set; `migrate` rewrites it as `storage`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_backend: Option<StorageBackend>,
+    /// Deprecated, the existing platform's field: the instance's NFS data directory, verbatim. Read as
+    /// `host-runner migrate` reads it while `storage` is not set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(length(max = 1024)))]
+    pub nfs_base_path: Option<String>,
 }
 
 /// Reference to the Secret key holding the Foundry admin key.

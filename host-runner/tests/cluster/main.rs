@@ -579,18 +579,19 @@ fn standby_page_activation_under_its_own_rbac() {
     assert!(!service.log().contains("forbidden"), "{}", service.log());
 }
 
-/// The existing platform's Deployment of instance `alpha`: its data on NFS at `<NFS_BASE_PATH>/instances/alpha`.
-fn legacy_deployment(namespace: &str) -> Value {
-    let labels = json!({"app": "foundry-vtt", "instance": "alpha"});
+/// The existing platform's Deployment of an instance: its data on NFS at `<NFS_BASE_PATH>/instances/<name>`.
+fn legacy_deployment(namespace: &str, name: &str) -> Value {
+    let labels = json!({"app": "foundry-vtt", "instance": name});
     json!({"apiVersion": "apps/v1", "kind": "Deployment",
-           "metadata": {"name": "foundry-alpha", "namespace": namespace, "labels": labels},
+           "metadata": {"name": format!("foundry-{name}"), "namespace": namespace, "labels": labels},
            "spec": {"replicas": 1, "strategy": {"type": "Recreate"}, "selector": {"matchLabels": labels},
                     "template": {"metadata": {"labels": labels}, "spec": {
                         "containers": [{"name": "foundry-vtt", "image": "felddy/foundryvtt:13.347.0",
                                         "ports": [{"containerPort": 30000}],
                                         "volumeMounts": [{"name": "data", "mountPath": "/data"}]}],
                         "volumes": [{"name": "data",
-                                     "nfs": {"server": "192.168.200.184", "path": "/volume1/foundry/instances/alpha"}}]}}}})
+                                     "nfs": {"server": "192.168.200.184",
+                                             "path": format!("/volume1/foundry/instances/{name}")}}]}}}})
 }
 
 #[test]
@@ -605,7 +606,7 @@ fn an_instance_of_the_existing_platform_keeps_its_data_through_the_upgrade() {
     old["spec"]["foundryVersion"] = json!("13.347.0");
     old["spec"]["adminPasswordSecretRef"] = json!({"name": "foundry-credentials-alpha"});
     tier.create(&ns, "foundryinstances", old);
-    tier.apply(&legacy_deployment(&ns));
+    tier.apply(&legacy_deployment(&ns, "alpha"));
 
     // This Promise's instance workflow, under its own RBAC, reads the Deployment and refuses to start the
     // workload on this platform's default (a new PVC): nothing is written, Kratix keeps the running Work.
@@ -653,4 +654,25 @@ fn an_instance_of_the_existing_platform_keeps_its_data_through_the_upgrade() {
         .unwrap()
         .clone();
     assert_eq!((mount["name"].clone(), mount["subPath"].clone()), (data["name"].clone(), json!("instances/alpha")));
+
+    // An instance that names its storage the existing platform's way keeps those fields under this Promise's CRD
+    // (declared, deprecated), and the workflow reads them as `migrate` does: same directory, a warning to migrate.
+    let mut gamma = instance(&ns, "gamma");
+    gamma["spec"]["foundryVersion"] = json!("13.347.0");
+    gamma["spec"]["adminPasswordSecretRef"] = json!({"name": "foundry-credentials-gamma"});
+    gamma["spec"]["storageBackend"] = json!("nfs");
+    gamma["spec"]["nfsBasePath"] = json!("/volume1/foundry/instances/gamma");
+    let stored = tier.create(&ns, "foundryinstances", gamma);
+    assert_eq!(stored["spec"]["storageBackend"], "nfs", "the API server keeps the old fields: {stored}");
+    assert_eq!(stored["spec"]["nfsBasePath"], "/volume1/foundry/instances/gamma");
+    tier.apply(&legacy_deployment(&ns, "gamma"));
+    let pod = Pod::new(&tier, &workflow, &ns, "gamma", &workflow.permissions);
+    let stdout = pod.run_ok(&[]);
+    assert!(stdout.contains("warning[DeprecatedStorageFields]"), "{stdout}");
+    let deployment = yaml_object(&pod.path("output/deployment.yaml"));
+    let volumes = deployment["spec"]["template"]["spec"]["volumes"].as_array().unwrap().clone();
+    assert!(
+        volumes.iter().any(|v| v["nfs"] == json!({"server": "192.168.200.184", "path": "/volume1/foundry"})),
+        "{volumes:?}"
+    );
 }

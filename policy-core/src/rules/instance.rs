@@ -336,6 +336,23 @@ pub(crate) fn configure_among(
     let now = parse_now(call.now).map_err(|e| errors.push(e)).ok();
     let license = license_of(call, &object, &license_name).map_err(|e| errors.push(e)).ok().flatten();
     let (Some(now), true) = (now, errors.is_empty()) else { return Err(errors) };
+    // The existing platform's storage fields, read as `host-runner migrate` reads them.
+    let mut instance = instance;
+    let mut legacy_warning = None;
+    if instance.spec.storage.is_none()
+        && (instance.spec.storage_backend.is_some() || instance.spec.nfs_base_path.is_some())
+    {
+        let license_nfs = license
+            .as_ref()
+            .and_then(|(_, l)| l.spec.defaults.as_ref())
+            .and_then(|d| d.storage.as_ref())
+            .and_then(|s| s.nfs.as_ref());
+        let (storage, warning) =
+            crate::rules::migrate::legacy_storage(call.instance, call.workload, license_nfs, &object)
+                .map_err(|e| vec![e])?;
+        instance.spec.storage = Some(storage);
+        legacy_warning = Some(warning);
+    }
     let namespace = object.namespace.clone();
     let done = |outcome: Outcome| Configured { object: object.clone(), instance: instance.clone(), now, outcome };
 
@@ -438,6 +455,7 @@ pub(crate) fn configure_among(
         .or_else(|| license.spec.base_domain.clone())
         .filter(|d| names::base_domain_problem(d).is_none());
     let mut warnings = resolved.warnings.clone();
+    warnings.extend(legacy_warning);
     warnings.extend(storage.warnings.iter().cloned());
     let (admin_key, admin_key_defaulted) = match &instance.spec.admin_password_secret_ref {
         Some(a) => (a.clone(), false),
@@ -519,6 +537,8 @@ pub(crate) fn delete(call: CallParts<'_>) -> Result<Configured, Vec<InputError>>
             storage: None,
             allow_generation_upgrade: false,
             update_policy: None,
+            storage_backend: None,
+            nfs_base_path: None,
         },
     };
     let outcome =

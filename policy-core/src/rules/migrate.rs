@@ -579,6 +579,59 @@ fn storage(
     }
 }
 
+/// The instance workflow's reading of the existing platform's storage fields (`storageBackend`, `nfsBasePath`)
+/// while `spec.storage` is not set: the `spec.storage` that `migrate` would write, and a warning that says so.
+/// The NFS server and base path come from the running Deployment (the existing platform's settings, as they took
+/// effect), else from the license's `defaults.storage.nfs`.
+pub(crate) fn legacy_storage(
+    instance: &Value,
+    workload: &Value,
+    license_nfs: Option<&crate::model::NfsSpec>,
+    object: &ObjectRef,
+) -> Result<(crate::model::StorageSpec, crate::model::Warning), InputError> {
+    let name = name_of(instance);
+    let mut settings = LegacySettings::default();
+    if let Some(rest) = crate::rules::volumes::deployment_data_location(workload)
+        .and_then(|l| l.strip_prefix("nfs://").map(str::to_owned))
+        && let Some(slash) = rest.find('/')
+    {
+        let (server, path) = rest.split_at(slash);
+        settings.nfs_server = Some(server.to_owned());
+        settings.nfs_base = path.trim_end_matches('/').strip_suffix(&format!("/instances/{name}")).map(str::to_owned);
+    } else if let Some(nfs) = license_nfs {
+        settings = LegacySettings { nfs_server: nfs.server.clone(), nfs_base: nfs.path.clone() };
+    }
+    let old = spec_of(instance);
+    let mut changes = Vec::new();
+    let mut report = Report { object: object.clone(), changes: &mut changes };
+    let (location, storage) = storage(instance, &old, &Map::new(), &settings, &mut report)?;
+    let not_expressible = || InputError::Refused {
+        object: object.clone(),
+        path: "spec.nfsBasePath".into(),
+        rule: Rule::InvalidStorage,
+        detail: format!(
+            "the existing platform kept the data in `{}`, which this platform's layout (`<root>/instances/<name>`) \
+             cannot name; move it (with the instance stopped) and set `spec.storage`, as `host-runner migrate` \
+             explains",
+            shorten(&location.before)
+        ),
+    };
+    let storage = storage.filter(|_| location.after.is_some()).ok_or_else(not_expressible)?;
+    let spec: crate::model::StorageSpec = serde_json::from_value(storage.clone()).map_err(|e| {
+        InputError::InvalidField { object: object.clone(), path: "spec.storage".into(), detail: e.to_string() }
+    })?;
+    let warning = crate::model::Warning::new(
+        "DeprecatedStorageFields",
+        format!(
+            "`storageBackend`/`nfsBasePath` are the existing platform's fields, read as `spec.storage: {}` (the same \
+             place, `{}`); run `host-runner migrate` to write that",
+            shorten(&storage.to_string()),
+            shorten(&location.before)
+        ),
+    );
+    Ok((spec, warning))
+}
+
 /// The place a spec already in this platform's format names (as far as the instance alone says).
 fn current_place(name: &str, storage: Option<&Value>) -> String {
     let storage = storage.cloned().unwrap_or(Value::Null);

@@ -679,13 +679,17 @@ fn resolve_gateway(license: &FoundryLicense, object: &ObjectRef) -> Result<Gatew
     };
 
     let mut dns = DnsTargets::default();
-    let targets: Vec<&String> = spec.dns_targets.iter().chain(spec.public_ip.iter()).collect();
+    // The existing platform's `dnsTarget` counts as `host-runner migrate` maps it: only when nothing else is set.
+    let legacy = spec.dns_target.iter().filter(|_| spec.dns_targets.is_empty() && spec.public_ip.is_none());
+    let targets: Vec<&String> = spec.dns_targets.iter().chain(spec.public_ip.iter()).chain(legacy).collect();
     let mut hostnames = Vec::new();
     for (i, t) in targets.iter().enumerate() {
         let path = if i < spec.dns_targets.len() {
             format!("spec.gateway.dnsTargets[{i}]")
-        } else {
+        } else if spec.public_ip.is_some() {
             "spec.gateway.publicIP".into()
+        } else {
+            "spec.gateway.dnsTarget".into()
         };
         if names::is_ipv4(t) {
             if !dns.ipv4.contains(t) {
