@@ -119,7 +119,7 @@ fn table(migration: &Migration) -> String {
     out.push_str(&crate::render::columns(&places));
     let blocked = migration.changes.iter().filter(|c| c.action == ChangeAction::ActionRequired).count();
     out.push_str(&format!(
-        "\n{} objects migrated, {} changes, {} objects need an operator's decision{}\n",
+        "\n{} objects migrated, {} changes, {} need an operator's action{}\n",
         migration.objects.len(),
         migration.changes.iter().filter(|c| c.action != ChangeAction::Note).count(),
         migration.action_required,

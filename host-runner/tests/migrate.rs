@@ -93,13 +93,18 @@ fn legacy_objects_migrate_keep_their_data_and_preview() {
         reported.insert(id, l["after"].clone());
     }
     assert_eq!(reported.keys().collect::<Vec<_>>(), legacy.keys().collect::<Vec<_>>());
-    assert_eq!(reported["tabletop/halloween"], Value::Null, "a free NFS path is never pointed elsewhere");
-    assert_eq!(report["actionRequired"], 1);
-    assert!(!out.join("tabletop/foundryinstances/halloween.yaml").exists());
-    let blocked: Vec<&Value> =
-        report["changes"].as_array().unwrap().iter().filter(|c| c["action"] == "actionRequired").collect();
-    assert_eq!(blocked.len(), 1);
-    assert!(blocked[0]["detail"].as_str().unwrap().contains("/volume1/oneshots/halloween-2024"));
+    // A free NFS path is kept verbatim, and the migrated license allows exactly it.
+    let halloween = &legacy["tabletop/halloween"];
+    assert_eq!(reported["tabletop/halloween"].as_str(), Some(halloween.as_str()));
+    assert_eq!(report["actionRequired"], 0);
+    let license: Value = serde_saphyr::from_str(
+        &std::fs::read_to_string(out.join("tabletop/foundrylicenses/dungeons-guild.yaml")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        license["spec"]["restrictions"]["legacyNfsPaths"],
+        serde_json::json!(["/volume1/oneshots/halloween-2024"])
+    );
     // Every field the existing platform's CRD never had is reported, not silently lost.
     for field in ["spec.requestActive", "spec.subdomain", "spec.plugins", "spec.owner", "spec.gateway.dnsTarget"] {
         assert!(
@@ -114,7 +119,7 @@ fn legacy_objects_migrate_keep_their_data_and_preview() {
     assert_eq!(preview.status.code(), Some(0), "{}", text(&preview.stderr));
     let doc: Value = serde_json::from_slice(&preview.stdout).unwrap();
     let instances = doc["instances"].as_array().unwrap();
-    assert_eq!(instances.len(), 5);
+    assert_eq!(instances.len(), 6);
     for i in instances {
         let id = format!("{}/{}", i["namespace"].as_str().unwrap(), i["name"].as_str().unwrap());
         assert_eq!(i["admitted"], true, "{id}");
@@ -122,9 +127,9 @@ fn legacy_objects_migrate_keep_their_data_and_preview() {
         assert_eq!(after, legacy[&id], "{id}: the data must stay where it was");
         assert_eq!(reported[&id].as_str(), Some(after.as_str()), "{id}: the report says where it is");
     }
-    let license = doc["licenses"].as_array().unwrap().iter().find(|l| l["name"] == "dungeons-guild").unwrap();
-    assert_eq!(license["activeInstance"], "campaign-alpha", "the active instance stays active");
-    assert_eq!(license["instances"].as_array().unwrap().len(), 4);
+    let routed = doc["licenses"].as_array().unwrap().iter().find(|l| l["name"] == "dungeons-guild").unwrap();
+    assert_eq!(routed["activeInstance"], "campaign-alpha", "the active instance stays active");
+    assert_eq!(routed["instances"].as_array().unwrap().len(), 5);
 
     // Migrating the migrated objects changes nothing: same files, byte for byte, and no change reported.
     let again = dir.path().join("again");
@@ -169,8 +174,11 @@ fn the_table_shows_every_change_and_where_the_data_is() {
     assert_eq!(out.status.code(), Some(0));
     let table = text(&out.stdout);
     assert!(table.starts_with("OBJECT"));
-    assert!(table.contains("tabletop/halloween       nfs://192.168.200.184/volume1/oneshots/halloween-2024           (not written: action required)"), "{table}");
-    assert!(table.contains("1 objects need an operator's decision"));
+    assert!(
+        table.contains("tabletop/halloween       nfs://192.168.200.184/volume1/oneshots/halloween-2024           same"),
+        "{table}"
+    );
+    assert!(table.contains("8 objects migrated") && table.contains("0 need an operator's action"), "{table}");
 }
 
 #[test]

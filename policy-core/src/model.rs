@@ -298,6 +298,10 @@ pub struct Restrictions {
     /// Versions instances may resolve to: generations (`13.x`) or releases (`13.351`). Empty allows all.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allowed_versions: Vec<String>,
+    /// NFS data directories of the existing platform that instances may keep using verbatim
+    /// (`storage.legacyNfsPath`); no other free path is accepted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub legacy_nfs_paths: Vec<String>,
 }
 
 /// Reference to one key of a Secret in the same namespace.
@@ -526,6 +530,12 @@ pub struct StorageSpec {
     /// How the instance's modules are provided (default `new`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub modules: Option<VolumeSpec>,
+    /// Instances only: the data directory on the NFS server (`nfs.server`), used verbatim instead of
+    /// `<path>/instances/<name>`, for data the existing platform kept at a free `nfsBasePath`. Only a directory the
+    /// license lists in `restrictions.legacyNfsPaths` is accepted, with worlds and modules `new`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(length(max = 1024)))]
+    pub legacy_nfs_path: Option<String>,
 }
 
 /// Where instance data is stored.

@@ -97,7 +97,7 @@ pub enum ChangeAction {
     Dropped,
     /// Nothing changed, but something needs to be known.
     Note,
-    /// The object cannot be migrated safely as it is; it was not written.
+    /// An operator must act: the object was not written, or will be refused until they do.
     ActionRequired,
 }
 
@@ -151,7 +151,7 @@ pub struct Migration {
     pub changes: Vec<Change>,
     /// Every instance's data location.
     pub locations: Vec<DataLocation>,
-    /// How many objects were not written because they need an operator's decision.
+    /// How many changes need an operator's action (an object that cannot be migrated safely is not written).
     pub action_required: usize,
 }
 
@@ -231,11 +231,65 @@ pub(crate) fn migrate(objects: &[Value], settings: &LegacySettings) -> Result<Mi
             ),
         }
     }
+    allow_legacy_paths(&mut out);
     for value in objects.iter().filter(|v| kind_of(v) == PASSWORD_KIND) {
         let mut report = Report { object: reference(value), changes: &mut out.changes };
         password(value, &admin_secrets, &mut report);
     }
     if errors.is_empty() { Ok(out) } else { Err(errors) }
+}
+
+/// Every `storage.legacyNfsPath` of a migrated instance is listed in its license's `restrictions.legacyNfsPaths`
+/// (when the license is among the objects; otherwise the operator is told to add it).
+fn allow_legacy_paths(out: &mut Migration) {
+    let mut wanted: Vec<(String, String, String, ObjectRef)> = Vec::new();
+    for object in out.objects.iter().filter(|o| kind_of(o) == INSTANCE_KIND) {
+        if let Some(dir) = object.pointer("/spec/storage/legacyNfsPath").and_then(Value::as_str) {
+            let license = object.pointer("/spec/licenseRef/name").and_then(Value::as_str).unwrap_or_default();
+            wanted.push((namespace_of(object).to_owned(), license.to_owned(), dir.to_owned(), reference(object)));
+        }
+    }
+    for (namespace, license, dir, instance) in wanted {
+        let found = out
+            .objects
+            .iter_mut()
+            .find(|o| kind_of(o) == LICENSE_KIND && namespace_of(o) == namespace && name_of(o) == license);
+        let Some(object) = found else {
+            out.action_required += 1;
+            out.changes.push(Change {
+                object: instance,
+                path: "spec.storage.legacyNfsPath".into(),
+                action: ChangeAction::ActionRequired,
+                detail: format!(
+                    "license `{}` is not among the objects: add `{}` to its `spec.restrictions.legacyNfsPaths`, or \
+                     the instance is refused",
+                    shorten(&license),
+                    shorten(&dir)
+                ),
+            });
+            continue;
+        };
+        let license_ref = reference(object);
+        let Some(spec) = object.get_mut("spec").and_then(Value::as_object_mut) else { continue };
+        let restrictions = spec.entry("restrictions").or_insert_with(|| json!({}));
+        let Some(restrictions) = restrictions.as_object_mut() else { continue };
+        let paths = restrictions.entry("legacyNfsPaths").or_insert_with(|| json!([]));
+        let Some(paths) = paths.as_array_mut() else { continue };
+        if !paths.iter().any(|p| p.as_str().map(|p| p.trim_end_matches('/')) == Some(dir.as_str())) {
+            paths.push(json!(dir));
+            paths.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+            out.changes.push(Change {
+                object: license_ref,
+                path: "spec.restrictions.legacyNfsPaths".into(),
+                action: ChangeAction::Mapped,
+                detail: format!(
+                    "allows `{}`, where instance `{}` keeps its data (the existing platform's `nfsBasePath`)",
+                    shorten(&dir),
+                    instance.name
+                ),
+            });
+        }
+    }
 }
 
 /// The object with server-set metadata removed and the spec replaced.
@@ -545,23 +599,38 @@ fn storage(
                     let after = format!("nfs://{server}{root}{suffix}");
                     Ok((DataLocation { object, before, after: Some(after) }, Some(storage)))
                 }
-                None => {
+                None if crate::rules::volumes::is_clean_abs_path(data_path.trim_end_matches('/'))
+                    && data_path.trim_end_matches('/').len() > 1 =>
+                {
+                    let dir = data_path.trim_end_matches('/').to_owned();
                     let standard = settings
                         .nfs_base
                         .as_deref()
                         .map_or_else(|| format!("<base>{suffix}"), |b| format!("{}{suffix}", b.trim_end_matches('/')));
                     report.add(
                         "spec.nfsBasePath",
-                        ChangeAction::ActionRequired,
+                        ChangeAction::Mapped,
                         format!(
-                            "the data is in `{}` on `{}`, which this platform's layout (`<root>/instances/<name>`) \
-                             cannot name; the instance is not written, so nothing points anywhere else. Move the \
-                             directory on the NFS server, with the instance stopped, to `{}` and migrate again \
-                             without `nfsBasePath`, or to any `<root>{suffix}` and set `nfsBasePath` to it; until \
-                             then, keep the instance paused (`kratix.io/paused: \"true\"`)",
-                            shorten(&data_path),
+                            "the data stays in `{}` on `{}`, which is not an `<root>/instances/<name>` directory: \
+                             kept verbatim as `spec.storage.legacyNfsPath`, which the license must list in \
+                             `restrictions.legacyNfsPaths`; to use this platform's layout later, move the directory \
+                             (with the instance stopped) to `{}` and confirm the new place",
+                            shorten(&dir),
                             shorten(&server),
                             shorten(&standard)
+                        ),
+                    );
+                    let storage = json!({"backend": "nfs", "nfs": {"server": server}, "legacyNfsPath": dir});
+                    Ok((DataLocation { object, before: before.clone(), after: Some(before) }, Some(storage)))
+                }
+                None => {
+                    report.add(
+                        "spec.nfsBasePath",
+                        ChangeAction::ActionRequired,
+                        format!(
+                            "`{}` is not an absolute, normalised directory; the instance is not written, so nothing \
+                             points anywhere else: correct `nfsBasePath` to the directory its data is in",
+                            shorten(&data_path)
                         ),
                     );
                     Ok((DataLocation { object, before, after: None }, None))

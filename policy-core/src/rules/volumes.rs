@@ -68,6 +68,9 @@ impl Place {
     pub(crate) fn describe(&self) -> String {
         match self {
             Self::Pvc { claim, sub_path } => format!("pvc/{claim}:/{sub_path}"),
+            Self::Nfs { server, path, sub_path } if sub_path.is_empty() => {
+                format!("nfs://{server}{}", path.trim_end_matches('/'))
+            }
             Self::Nfs { server, path, sub_path } => {
                 format!("nfs://{server}{}/{sub_path}", path.trim_end_matches('/'))
             }
@@ -231,6 +234,63 @@ fn nfs_for(
     Ok(Some((server, root)))
 }
 
+/// The place of an instance's data kept verbatim at a directory of the existing platform: only one the license
+/// lists in `restrictions.legacyNfsPaths`, on NFS, holding the instance's own worlds and modules.
+fn legacy_data(
+    dir: &str,
+    backend: StorageBackend,
+    spec: &StorageSpec,
+    defaults: &StorageSpec,
+    license: Option<&LicenseSpec>,
+    object: &ObjectRef,
+) -> Result<Place, InputError> {
+    let path = "spec.storage.legacyNfsPath";
+    let dir = dir.trim_end_matches('/');
+    if backend != StorageBackend::Nfs {
+        return Err(invalid(object, path, "a legacy NFS path needs `backend: nfs`".into()));
+    }
+    if dir.is_empty() || !is_clean_abs_path(dir) {
+        return Err(invalid(
+            object,
+            path,
+            format!("`{}` is not an absolute, normalised directory (no `..`, no empty parts)", shorten(dir)),
+        ));
+    }
+    let allowed = license
+        .and_then(|l| l.restrictions.as_ref())
+        .is_some_and(|r| r.legacy_nfs_paths.iter().any(|p| p.trim_end_matches('/') == dir));
+    if !allowed {
+        return Err(invalid(
+            object,
+            path,
+            format!(
+                "`{}` is not in the license's `restrictions.legacyNfsPaths`: a free path is used only where the \
+                 license allows it (`host-runner migrate` adds the existing platform's paths to it)",
+                shorten(dir)
+            ),
+        ));
+    }
+    for kind in [DataKind::Worlds, DataKind::Modules] {
+        if volume_spec(spec, defaults, kind).mode != VolumeMode::New {
+            return Err(invalid(
+                object,
+                &format!("spec.storage.{}", kind.as_str()),
+                "a legacy NFS path holds the instance's own data only: its worlds and modules stay `new`".into(),
+            ));
+        }
+    }
+    let server = spec
+        .nfs
+        .as_ref()
+        .and_then(|n| n.server.clone())
+        .or_else(|| defaults.nfs.as_ref().and_then(|n| n.server.clone()))
+        .filter(|s| is_server(s))
+        .ok_or_else(|| {
+            invalid(object, "spec.storage.nfs.server", "a legacy NFS path needs the NFS server's address".into())
+        })?;
+    Ok(Place::Nfs { server, path: dir.to_owned(), sub_path: String::new() })
+}
+
 /// The place an instance's own data lives.
 fn own_data(name: &str, backend: StorageBackend, nfs: Option<&(String, String)>) -> Option<Place> {
     match backend {
@@ -380,8 +440,12 @@ pub(crate) fn plan(req: &StorageRequest<'_>) -> Result<StoragePlan, InputError> 
         ));
     }
     let delete_policy = spec.delete_policy.or(defaults.delete_policy).unwrap_or_default();
-    let nfs = nfs_for(&spec, &defaults, object)?;
-    if backend == StorageBackend::Nfs && nfs.is_none() {
+    let legacy = match spec.legacy_nfs_path.as_deref() {
+        Some(dir) => Some(legacy_data(dir, backend, &spec, &defaults, req.license, object)?),
+        None => None,
+    };
+    let nfs = if legacy.is_some() { None } else { nfs_for(&spec, &defaults, object)? };
+    if backend == StorageBackend::Nfs && nfs.is_none() && legacy.is_none() {
         return Err(invalid(
             object,
             "spec.storage.nfs",
@@ -397,8 +461,11 @@ pub(crate) fn plan(req: &StorageRequest<'_>) -> Result<StoragePlan, InputError> 
             "NFS data is never deleted by the platform; use `retain` and remove the directory on the server".into(),
         ));
     }
-    let data = own_data(name, backend, nfs.as_ref())
-        .ok_or_else(|| invalid(object, "spec.storage", "no place for the instance's data".into()))?;
+    let data = match legacy {
+        Some(place) => place,
+        None => own_data(name, backend, nfs.as_ref())
+            .ok_or_else(|| invalid(object, "spec.storage", "no place for the instance's data".into()))?,
+    };
 
     let license = req.license;
     let shared_root = license.and_then(|l| l.shared_nfs_root.clone());
